@@ -1,0 +1,250 @@
+"""``process_raw``: a RAW file in, a clean image out.
+
+The recipe (ARCHITECTURE.md), one small step each::
+
+    read_raw            file → RawImage (uint16 mosaic + RawMetadata); the file is never modified
+    normalized          (DN − black) / (white − black), linearisation and gain map applied,
+                        unclipped (values below black stay negative: clipping would lift the dark)
+    normalize_cfa       any Bayer phase → RGGB with even H, W (exactly undone at the end)
+    resolve_noise       explicit → DNG NoiseProfile → calibration profile → estimated from the image
+    engine              JDD network (VST → net → depth-to-space → inverse VST) or classical
+                        demosaicing, tiled over the image with overlap ≥ its receptive field
+    denormalize_cfa     back to the visible raw area → linear camera RGB   ◀ output="linear"
+    render_srgb         white balance → camera→sRGB matrix → clip → sRGB curve (→ tone curve)
+                        → orientation → 8/16-bit                            ◀ output="srgb"
+    write_linear_dng    linear camera RGB as a LinearRaw DNG for editors    ◀ output="dng"
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from rawpipe._atomic import check_output_path
+from rawpipe.tiling import TileSpec, run_tiled
+
+__all__ = ["DEFAULT_MODEL", "Engine", "get_engine", "process_raw", "render_srgb", "resolve_noise"]
+
+Output = Literal["srgb", "linear", "dng"]
+DEFAULT_MODEL = "classical"
+# Rows of the image rendered at once to sRGB: bounds the memory of the host-side post-processing.
+_RENDER_ROWS = 512
+
+class Engine:
+    """What every engine offers the pipeline (classical demosaicers and JDD networks alike).
+
+    ``engine(mosaic, *, wb_gains, noise)`` maps an RGGB mosaic ``(N,1,H,W)`` (normalised,
+    H and W even) to linear camera RGB ``(N,3,H,W)`` without white balance. ``needs_noise`` says
+    whether ``noise`` (a NoiseParams) must be given; ``receptive_field`` and ``alignment`` (raw
+    pixels) drive the tiling.
+    """
+
+    needs_noise: bool = False
+    receptive_field: int = 16
+    alignment: int = 2
+
+    def __call__(
+        self, mosaic: torch.Tensor, *, wb_gains: torch.Tensor, noise: Any = None
+    ) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+def get_engine(model: str | Engine, backend: str = "torch") -> Engine:
+    """The engine for a model name (``"classical"``, ``"student"``, ``"teacher"``) and backend."""
+    if not isinstance(model, str):
+        return model
+    if model == "classical" or model.startswith("classical:"):
+        if backend != "torch":
+            raise ValueError(f"model 'classical' runs on the torch backend only, not {backend!r}")
+        from rawpipe.models.classical import ClassicalEngine
+
+        method = model.split(":", 1)[1] if ":" in model else "menon2007"
+        return ClassicalEngine(method=method)
+    from rawpipe.models import create_engine  # networks (student, teacher) and their backends
+
+    return create_engine(model, backend=backend)
+
+def resolve_noise(raw: Any, noise: Any = None) -> Any:
+    """Noise parameters for ``raw``, in this order: the explicit argument, the DNG NoiseProfile
+    tag, a calibration profile matching make/model (at the shot's ISO), an estimate from the
+    image itself (Foi et al. 2008)."""
+    from rawpipe.noise import NoiseParams, estimate_noise, find_profile
+
+    if noise is not None:
+        if isinstance(noise, NoiseParams):
+            return noise
+        if isinstance(noise, tuple | list) and len(noise) == 2:
+            return NoiseParams(shot=noise[0], read=noise[1])
+        raise TypeError(f"noise must be NoiseParams or (shot, read), got {type(noise).__name__}")
+    meta = raw.metadata
+    if meta.noise_profile:
+        return NoiseParams.from_noise_profile(meta.noise_profile, meta.cfa_pattern)
+    profile = find_profile(meta.make, meta.model)
+    if profile is not None and meta.iso:
+        return profile.params_at(meta.iso)
+    return estimate_noise(raw)
+
+def render_srgb(
+    linear: np.ndarray,
+    metadata: Any,
+    *,
+    bit_depth: int = 8,
+    tone: bool = False,
+    orientation: bool = True,
+) -> np.ndarray:
+    """Linear camera RGB H×W×3 → sRGB uint8/uint16: white balance, camera→sRGB, clip, sRGB curve,
+    optional tone curve, EXIF orientation. Rendered in strips of rows to bound memory."""
+    from rawpipe.color import camera_to_srgb_matrix, process
+
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    peak = float(np.iinfo(dtype).max)
+    wb = torch.tensor(metadata.wb_gains, dtype=torch.float32)
+    cam_to_srgb = torch.as_tensor(
+        np.asarray(camera_to_srgb_matrix(np.asarray(metadata.xyz_to_camera))), dtype=torch.float32
+    )
+    h, w, _ = linear.shape
+    out = np.empty((h, w, 3), dtype=dtype)
+    for y0 in range(0, h, _RENDER_ROWS):
+        strip = torch.from_numpy(np.ascontiguousarray(linear[y0 : y0 + _RENDER_ROWS]))
+        strip = strip.permute(2, 0, 1)[None].float()
+        srgb = process(strip, wb, cam_to_srgb, tone=tone)
+        srgb = srgb.clamp(0, 1)[0].permute(1, 2, 0).numpy()
+        out[y0 : y0 + _RENDER_ROWS] = np.round(srgb * peak).astype(dtype)
+    if orientation:
+        from rawpipe.image_io import apply_orientation
+
+        out = apply_orientation(out, int(metadata.orientation or 1))
+    return out
+
+def _exif_of(metadata: Any) -> dict[str, Any]:
+    return {
+        "make": metadata.make,
+        "model": metadata.model,
+        "iso": metadata.iso,
+        "exposure_time": metadata.exposure_time,
+        "software": "rawpipe",
+    }
+
+@dataclass(frozen=True)
+class _Run:
+    """Options of one process_raw call that the engine stage needs."""
+
+    tile: TileSpec
+    progress: bool
+
+def _run_engine(engine: Engine, mosaic: np.ndarray, wb_gains: tuple, noise: Any, run: _Run):
+    x = torch.from_numpy(mosaic)[None, None]
+    wb = torch.tensor(wb_gains, dtype=torch.float32)
+
+    def fn(tile: torch.Tensor) -> torch.Tensor:
+        return engine(tile, wb_gains=wb, noise=noise)
+
+    with torch.inference_mode():
+        return run_tiled(fn, x, run.tile, out_channels=3, progress=run.progress)
+
+def process_raw(
+    path: str | os.PathLike[str],
+    *,
+    output: Output = "srgb",
+    model: str | Engine = DEFAULT_MODEL,
+    backend: str = "torch",
+    noise: Any = None,
+    out_path: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    bit_depth: int = 8,
+    tone: bool = False,
+    tile_size: int = 512,
+    threads: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Turn a Bayer RAW file into an image.
+
+    Args:
+        path: any Bayer RAW that LibRaw reads (DNG, NEF, CR2, ARW, ...). Never modified.
+        output: ``"srgb"`` → H×W×3 uint8 (uint16 with ``bit_depth=16``), orientation applied;
+            ``"linear"`` → float32 H×W×3 camera RGB: black removed, divided by (white − black), no
+            white balance, no colour matrix, unclipped, same H×W as the visible raw area;
+            ``"dng"`` → the same linear data, written as a linear DNG (needs ``out_path``).
+        model: ``"classical"`` (Menon 2007; ``"classical:malvar2004"`` etc.), ``"student"``,
+            ``"teacher"``, or an Engine instance.
+        backend: ``"torch"``, ``"onnx"`` or ``"tflite"`` (networks only).
+        noise: NoiseParams or (shot, read) in normalised units; default: DNG NoiseProfile, then a
+            calibration profile, then an estimate from the image.
+        out_path: write the result here (PNG/JPEG/TIFF by extension for sRGB, ``.dng`` for dng,
+            ``.npy``/``.tif`` for linear). Refuses the input path and existing files unless
+            ``overwrite=True``. Written atomically.
+        tile_size: tile edge in raw pixels (memory stays bounded on any image size).
+        threads: torch intra-op threads (default: torch's own choice).
+
+    Returns:
+        The image as a numpy array (see ``output``).
+
+    Raises:
+        UnsupportedRawError, CorruptRawError: the input cannot be processed (typed, with reason).
+        OutputExistsError: ``out_path`` exists (or is the input) and ``overwrite`` is False.
+    """
+    from rawpipe.raw import denormalize_cfa, normalize_cfa, read_raw
+
+    if output not in ("srgb", "linear", "dng"):
+        raise ValueError(f"output must be 'srgb', 'linear' or 'dng', got {output!r}")
+    if output == "dng" and out_path is None:
+        raise ValueError("output='dng' writes a file: give out_path")
+    if out_path is not None:
+        check_output_path(out_path, path, overwrite=overwrite)
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+
+    raw = read_raw(path)
+    meta = raw.metadata
+    engine = get_engine(model, backend)
+    x = raw.normalized()
+    x_rggb, pad = normalize_cfa(x, meta.cfa_pattern)
+    noise_params = resolve_noise(raw, noise) if engine.needs_noise else noise
+    align = max(2, int(engine.alignment))
+    margin = -(-int(engine.receptive_field) // align) * align
+    size = max(-(-tile_size // align) * align, 2 * margin + align)
+    run = _Run(tile=TileSpec(size=size, margin=margin, align=align), progress=progress)
+    rgb = _run_engine(engine, np.ascontiguousarray(x_rggb, dtype=np.float32), meta.wb_gains,
+                      noise_params, run)  # fmt: skip
+    linear = denormalize_cfa(rgb, pad)[0].permute(1, 2, 0).contiguous().numpy()
+    del rgb
+
+    if output == "linear":
+        if out_path is not None:
+            _write_linear(Path(out_path), linear, overwrite=overwrite)
+        return linear
+    if output == "dng":
+        from rawpipe.raw import write_linear_dng
+
+        write_linear_dng(out_path, linear, meta, overwrite=overwrite)
+        return linear
+    srgb = render_srgb(linear, meta, bit_depth=bit_depth, tone=tone)
+    if out_path is not None:
+        from rawpipe.image_io import write_image
+
+        write_image(out_path, srgb, exif=_exif_of(meta), overwrite=overwrite)
+    return srgb
+
+def _write_linear(path: Path, linear: np.ndarray, *, overwrite: bool) -> None:
+    from rawpipe._atomic import atomic_path
+
+    suffix = path.suffix.lower()
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if suffix == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, linear, allow_pickle=False)
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            tifffile.imwrite(tmp, linear, photometric="rgb")
+        else:
+            raise ValueError(f"linear output is written as .npy or .tif(f), not {suffix!r}")
+
+ProgressCallback = Callable[[int, int], None]
