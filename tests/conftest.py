@@ -26,3 +26,9 @@ def photo_paths() -> list[Path]:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def sha256():
+    """sha256 hex digest of a file (inputs must be unchanged after rawpipe reads them)."""
+    return sha256_of
