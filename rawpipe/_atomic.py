@@ -24,7 +24,9 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     if not overwrite and path.exists():
         raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -37,7 +39,9 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
             tmp_path.unlink()
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> Path:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True
+) -> Path:
     """Write ``data`` to ``path`` atomically and return the path."""
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
@@ -54,7 +58,9 @@ def check_output_path(
     if in_path is not None:
         src = Path(in_path)
         if out.resolve() == src.resolve() or (out.exists() and src.exists() and out.samefile(src)):
-            raise OutputExistsError(f"output path {out} is the input file; refusing to overwrite it")
+            raise OutputExistsError(
+                f"output path {out} is the input file; refusing to overwrite it"
+            )
     if out.exists() and not overwrite:
         raise OutputExistsError(f"{out} exists; pass overwrite=True to replace it")
     return out

@@ -33,11 +33,18 @@ def synthesize_demo_dng(path: Path) -> Path:
     mosaic[1::2, 1::2] = cam[1::2, 1::2, 2]
     black, white = 256, 4095
     dn = np.round(black + mosaic * (white - black)).astype(np.uint16)
-    meta = RawMetadata.synthetic(
+    from rawpipe.color import XYZ_TO_CAMERA
+
+    cam = "Nikon D5000"
+    meta = RawMetadata(
         cfa_pattern=CFAPattern.RGGB,
-        black_level=black,
-        white_level=white,
-        wb_gains=tuple(gains.tolist()),
+        black_level=(float(black),) * 4,
+        white_level=float(white),
+        wb_gains=tuple(float(g) for g in gains),
+        xyz_to_camera=tuple(tuple(float(v) for v in row) for row in XYZ_TO_CAMERA[cam]),
+        make="rawpipe",
+        model="synthetic",
+        iso=100.0,
     )
     return write_dng(path, dn, meta, overwrite=True)
 
@@ -63,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rgb = process_raw(src, model=model, out_path=out, overwrite=True, progress=True)
     dt = time.perf_counter() - t0
-    print(f"processed {src} ({rgb.shape[1]}×{rgb.shape[0]}, model={model}) in {dt:.1f} s", file=sys.stderr)
+    print(
+        f"processed {src} ({rgb.shape[1]}×{rgb.shape[0]}, model={model}) in {dt:.1f} s",
+        file=sys.stderr,
+    )
     print(out.resolve())
     return 0
 

@@ -105,7 +105,9 @@ def write_image(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
-        raise ValueError(f"unsupported image extension {path.suffix!r}; use one of {IMAGE_SUFFIXES}")
+        raise ValueError(
+            f"unsupported image extension {path.suffix!r}; use one of {IMAGE_SUFFIXES}"
+        )
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected H×W×3 uint8/uint16, got {rgb.shape} {rgb.dtype}")
     if suffix in (".jpg", ".jpeg") and rgb.dtype != np.uint8:

@@ -36,6 +36,7 @@ DEFAULT_MODEL = "classical"
 # Rows of the image rendered at once to sRGB: bounds the memory of the host-side post-processing.
 _RENDER_ROWS = 512
 
+
 class Engine:
     """What every engine offers the pipeline (classical demosaicers and JDD networks alike).
 
@@ -54,6 +55,7 @@ class Engine:
     ) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
+
 def get_engine(model: str | Engine, backend: str = "torch") -> Engine:
     """The engine for a model name (``"classical"``, ``"student"``, ``"teacher"``) and backend."""
     if not isinstance(model, str):
@@ -68,6 +70,7 @@ def get_engine(model: str | Engine, backend: str = "torch") -> Engine:
     from rawpipe.models import create_engine  # networks (student, teacher) and their backends
 
     return create_engine(model, backend=backend)
+
 
 def resolve_noise(raw: Any, noise: Any = None) -> Any:
     """Noise parameters for ``raw``, in this order: the explicit argument, the DNG NoiseProfile
@@ -88,6 +91,7 @@ def resolve_noise(raw: Any, noise: Any = None) -> Any:
     if profile is not None and meta.iso:
         return profile.params_at(meta.iso)
     return estimate_noise(raw)
+
 
 def render_srgb(
     linear: np.ndarray,
@@ -123,6 +127,7 @@ def render_srgb(
         out = apply_orientation(out, int(metadata.orientation or 1))
     return out
 
+
 def _exif_of(metadata: Any) -> dict[str, Any]:
     return {
         "make": metadata.make,
@@ -132,12 +137,14 @@ def _exif_of(metadata: Any) -> dict[str, Any]:
         "software": "rawpipe",
     }
 
+
 @dataclass(frozen=True)
 class _Run:
     """Options of one process_raw call that the engine stage needs."""
 
     tile: TileSpec
     progress: bool
+
 
 def _run_engine(engine: Engine, mosaic: np.ndarray, wb_gains: tuple, noise: Any, run: _Run):
     x = torch.from_numpy(mosaic)[None, None]
@@ -148,6 +155,7 @@ def _run_engine(engine: Engine, mosaic: np.ndarray, wb_gains: tuple, noise: Any,
 
     with torch.inference_mode():
         return run_tiled(fn, x, run.tile, out_channels=3, progress=run.progress)
+
 
 def process_raw(
     path: str | os.PathLike[str],
@@ -232,6 +240,7 @@ def process_raw(
         write_image(out_path, srgb, exif=_exif_of(meta), overwrite=overwrite)
     return srgb
 
+
 def _write_linear(path: Path, linear: np.ndarray, *, overwrite: bool) -> None:
     from rawpipe._atomic import atomic_path
 
@@ -246,5 +255,6 @@ def _write_linear(path: Path, linear: np.ndarray, *, overwrite: bool) -> None:
             tifffile.imwrite(tmp, linear, photometric="rgb")
         else:
             raise ValueError(f"linear output is written as .npy or .tif(f), not {suffix!r}")
+
 
 ProgressCallback = Callable[[int, int], None]

@@ -84,7 +84,9 @@ def pad_for_tiling(x: torch.Tensor, spec: TileSpec, *, fixed_size: bool = False)
     return x
 
 
-def iter_tiles(height: int, width: int, spec: TileSpec) -> Iterator[tuple[slice, slice, slice, slice]]:
+def iter_tiles(
+    height: int, width: int, spec: TileSpec
+) -> Iterator[tuple[slice, slice, slice, slice]]:
     """Yield ``(tile_rows, tile_cols, keep_rows, keep_cols)`` slices in absolute coordinates."""
     for ys, ky0, ky1 in _axis_tiles(height, spec.size, spec.margin, spec.align):
         for xs, kx0, kx1 in _axis_tiles(width, spec.size, spec.margin, spec.align):

