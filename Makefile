@@ -53,3 +53,8 @@ data-photos: setup
 
 clean:
 	rm -rf $(VENV) build export/build notebooks/build .pytest_cache .ruff_cache
+
+# Targets contributed by subsystems (export, fuzzing, training) live beside their code.
+-include export/Makefile.inc
+-include fuzz/Makefile.inc
+-include rawpipe/train/Makefile.inc
