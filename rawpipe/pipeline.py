@@ -18,6 +18,7 @@ The recipe (ARCHITECTURE.md), one small step each::
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +30,21 @@ import torch
 from rawpipe._atomic import check_output_path
 from rawpipe.tiling import TileSpec, run_tiled
 
-__all__ = ["DEFAULT_MODEL", "Engine", "get_engine", "process_raw", "render_srgb", "resolve_noise"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "FALLBACK_NOISE",
+    "Engine",
+    "get_engine",
+    "process_raw",
+    "render_srgb",
+    "resolve_noise",
+]
 
 Output = Literal["srgb", "linear", "dng"]
 DEFAULT_MODEL = "classical"
+# (shot, read) used when a frame carries no noise information and is too small or flat to estimate
+# it from: a low, clean-ISO level (PMRID's ISO 100 in normalised units).
+FALLBACK_NOISE = (7e-5, 2e-7)
 # Rows of the image rendered at once to sRGB: bounds the memory of the host-side post-processing.
 _RENDER_ROWS = 512
 
@@ -73,24 +85,24 @@ def get_engine(model: str | Engine, backend: str = "torch") -> Engine:
 
 
 def resolve_noise(raw: Any, noise: Any = None) -> Any:
-    """Noise parameters for ``raw``, in this order: the explicit argument, the DNG NoiseProfile
-    tag, a calibration profile matching make/model (at the shot's ISO), an estimate from the
-    image itself (Foi et al. 2008)."""
-    from rawpipe.noise import NoiseParams, estimate_noise, find_profile
+    """Noise parameters for ``raw``, in this order: the explicit argument (NoiseParams, (shot,
+    read), a profile or its name), the DNG NoiseProfile tag, a calibration profile matching
+    make/model (at the shot's ISO), an estimate from the image itself (Foi et al. 2008)."""
+    from rawpipe.noise import NoiseParams
+    from rawpipe.noise import resolve_noise as _resolve
 
-    if noise is not None:
-        if isinstance(noise, NoiseParams):
-            return noise
-        if isinstance(noise, tuple | list) and len(noise) == 2:
-            return NoiseParams(shot=noise[0], read=noise[1])
-        raise TypeError(f"noise must be NoiseParams or (shot, read), got {type(noise).__name__}")
-    meta = raw.metadata
-    if meta.noise_profile:
-        return NoiseParams.from_noise_profile(meta.noise_profile, meta.cfa_pattern)
-    profile = find_profile(meta.make, meta.model)
-    if profile is not None and meta.iso:
-        return profile.params_at(meta.iso)
-    return estimate_noise(raw)
+    try:
+        params, _source = _resolve(raw, noise)
+    except ValueError as err:
+        if noise is not None:
+            raise
+        # The estimator needs smooth regions at ≥ 2 signal levels; a tiny or flat frame has none.
+        warnings.warn(
+            f"noise could not be estimated ({err}); using FALLBACK_NOISE {FALLBACK_NOISE}",
+            stacklevel=3,
+        )
+        return NoiseParams(*FALLBACK_NOISE)
+    return params
 
 
 def render_srgb(
@@ -129,11 +141,21 @@ def render_srgb(
 
 
 def _exif_of(metadata: Any) -> dict[str, Any]:
+    """EXIF for the output image; values a damaged file makes unwritable are dropped or cleaned
+    (EXIF strings are 7-bit ASCII, ISOSpeedRatings is a SHORT, exposure a positive rational)."""
+
+    def text(s: str) -> str:
+        return "".join(c if 32 <= ord(c) < 127 else "?" for c in str(s)[:256]).strip()
+
+    def number(v: Any, top: float) -> float | None:
+        return float(v) if v is not None and np.isfinite(v) and 0 < v <= top else None
+
+    iso = number(metadata.iso, 65535)
     return {
-        "make": metadata.make,
-        "model": metadata.model,
-        "iso": metadata.iso,
-        "exposure_time": metadata.exposure_time,
+        "make": text(metadata.make),
+        "model": text(metadata.model),
+        "iso": round(iso) if iso is not None else None,
+        "exposure_time": number(metadata.exposure_time, 1e5),
         "software": "rawpipe",
     }
 
