@@ -97,6 +97,20 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return fetch_main([args.what])
 
 
+def _forward(module: str, func: str, argv: list[str]) -> int:
+    import importlib
+
+    return int(getattr(importlib.import_module(module), func)(argv))
+
+
+# Subcommands whose own parsers live beside their code: `rawpipe train --help` etc.
+_FORWARDED = {
+    "train": ("rawpipe.train.cli", "train_main", "train a model (teacher or student)"),
+    "distill": ("rawpipe.train.cli", "distill_main", "distil a student from a teacher"),
+    "export": ("rawpipe.export.cli", "export_main", "export to ONNX / TFLite / CoreML"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rawpipe import __version__
 
@@ -130,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="profile JSON to write")
     p.set_defaults(func=_cmd_calibrate)
 
+    for name, (_module, _func, help_text) in _FORWARDED.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+
     p = sub.add_parser("fetch", help="fetch and cache the project's data")
     p.add_argument("what", choices=["raw", "photos", "all"])
     p.set_defaults(func=_cmd_fetch)
@@ -137,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _FORWARDED:
+        module, func, _ = _FORWARDED[argv[0]]
+        return _forward(module, func, argv[1:])
     args = build_parser().parse_args(argv)
     if getattr(args, "model", "x") is None:
         from rawpipe.pipeline import DEFAULT_MODEL

@@ -238,7 +238,8 @@ def process_raw(
     x_rggb, pad = normalize_cfa(x, meta.cfa_pattern)
     noise_params = resolve_noise(raw, noise) if engine.needs_noise else noise
     align = max(2, int(engine.alignment))
-    margin = -(-int(engine.receptive_field) // align) * align
+    # Each kept pixel needs its receptive-field radius of real context on every side.
+    margin = -(-(int(engine.receptive_field) // 2 + 1) // align) * align
     size = max(-(-tile_size // align) * align, 2 * margin + align)
     run = _Run(tile=TileSpec(size=size, margin=margin, align=align), progress=progress)
     rgb = _run_engine(engine, np.ascontiguousarray(x_rggb, dtype=np.float32), meta.wb_gains,

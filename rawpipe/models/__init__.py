@@ -9,6 +9,8 @@ True
 
 from __future__ import annotations
 
+from rawpipe.models.engine import NetworkEngine, create_engine
+from rawpipe.models.jdd import JDDNet
 from rawpipe.models.layers import depth_to_space, space_to_depth
 from rawpipe.models.macs import count_macs, count_parameters, macs_per_output_megapixel
 from rawpipe.models.registry import (
@@ -33,6 +35,9 @@ from rawpipe.models.teacher import TeacherNet
 from rawpipe.models.weights import load_weights, read_weights_metadata, save_weights
 
 __all__ = [
+    "JDDNet",
+    "NetworkEngine",
+    "create_engine",
     "ALLOWED_ATEN_OPS",
     "ALLOWED_CONTAINERS",
     "ALLOWED_MODULES",

@@ -1,0 +1,78 @@
+"""NetworkEngine: the pipeline's engine interface around a JDD network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rawpipe.models import create_model
+from rawpipe.models.engine import NetworkEngine, create_engine
+from rawpipe.models.jdd import JDDNet
+from rawpipe.noise import NoiseParams
+
+TINY = {"widths": [4, 8], "block": "conv", "enc_blocks": 1, "dec_blocks": 1, "mid_blocks": 1}
+NOISE = NoiseParams(shot=(1e-3, 2e-3, 2e-3, 1.5e-3), read=2e-6)
+
+
+@pytest.fixture
+def engine() -> NetworkEngine:
+    torch.manual_seed(0)
+    return NetworkEngine(create_model("student", pretrained=False, **TINY))
+
+
+def test_interface(engine):
+    assert engine.needs_noise is True
+    assert engine.alignment == 2 * engine.jdd.net.total_stride
+    assert engine.receptive_field == 2 * engine.jdd.net.receptive_field + 1
+    x = torch.rand(1, 1, 32, 32)
+    y = engine(x, wb_gains=torch.tensor([2.0, 1.0, 1.5]), noise=NOISE)
+    assert y.shape == (1, 3, 32, 32) and y.dtype == torch.float32
+    want = engine.jdd(x, torch.tensor([NOISE.shot4()]), torch.tensor([NOISE.read4()]))
+    torch.testing.assert_close(y, want)
+    with pytest.raises(ValueError, match="noise"):
+        engine(x, wb_gains=torch.ones(3), noise=None)
+
+
+def test_unaligned_sizes_are_padded_and_cropped(engine):
+    x = torch.rand(2, 1, 30, 22)
+    y = engine(x, wb_gains=torch.ones(3), noise=NOISE)
+    assert y.shape == (2, 3, 30, 22) and torch.isfinite(y).all()
+
+
+def test_tiled_equals_whole_image(engine):
+    """The receptive field it reports is large enough for the pipeline's tiling."""
+    from rawpipe.tiling import TileSpec, run_tiled
+
+    x = torch.rand(1, 1, 96, 80)
+
+    def fn(t):
+        return engine(t, wb_gains=torch.ones(3), noise=NOISE)
+
+    align = engine.alignment
+    halo = engine.receptive_field // 2  # the tightest margin the reported field allows
+    margin = -(-halo // align) * align
+    spec = TileSpec(size=2 * margin + 2 * align, margin=margin, align=align)
+    with torch.inference_mode():
+        tiled = run_tiled(fn, x, spec, out_channels=3)
+        whole = fn(x)
+    torch.testing.assert_close(tiled, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_create_engine(tmp_path):
+    from rawpipe.models import save_weights
+
+    torch.manual_seed(1)
+    net = create_model("student", pretrained=False, **TINY)
+    w = save_weights(net, tmp_path / "s.safetensors")
+    e = create_engine("student", weights=w, **TINY)
+    assert isinstance(e, NetworkEngine) and isinstance(e.jdd, JDDNet)
+    x = torch.rand(1, 1, 16, 16)
+    torch.testing.assert_close(
+        e(x, wb_gains=torch.ones(3), noise=NOISE),
+        NetworkEngine(net)(x, wb_gains=torch.ones(3), noise=NOISE),
+    )
+    for backend in ("onnx", "tflite"):
+        with pytest.raises(NotImplementedError, match="export issue"):
+            create_engine("student", backend=backend)
+    with pytest.raises(ValueError):
+        create_engine("student", backend="coreml")
