@@ -35,20 +35,20 @@ from rawpipe.models.teacher import TeacherNet
 from rawpipe.models.weights import load_weights, read_weights_metadata, save_weights
 
 __all__ = [
-    "JDDNet",
-    "NetworkEngine",
-    "create_engine",
     "ALLOWED_ATEN_OPS",
     "ALLOWED_CONTAINERS",
     "ALLOWED_MODULES",
     "CAPABILITIES",
+    "JDDNet",
     "ModelSpec",
+    "NetworkEngine",
     "StudentNet",
     "TeacherNet",
     "UnknownModelError",
     "check_student_ops",
     "count_macs",
     "count_parameters",
+    "create_engine",
     "create_model",
     "depth_to_space",
     "find_forbidden_ops",
