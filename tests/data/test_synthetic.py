@@ -150,5 +150,7 @@ def test_sensor_exposure_and_noise_sampling():
     assert darks[darks < 1].min() >= 1 / 16 and darks[darks < 1].max() <= 1 / 4
     noise = [sample_noise(g, cfg) for _ in range(200)]
     a = np.array([n.mean().shot for n in noise])
-    assert a.min() >= 5e-5 and a.max() <= 1.2e-2
+    # Phone range (Brooks/PMRID, a ≥ 5e-5) plus calibration-profile draws: the shipped Nikon
+    # D5000 profile gives a ≈ 2–4e-5 at ISO 100–200, below the phone range.
+    assert a.min() >= 1e-5 and a.max() <= 1.2e-2
     assert a.min() < 2e-4 and a.max() > 3e-3  # covers the phone range (log-uniform)
