@@ -56,7 +56,9 @@ class _Numpy:
 
     @staticmethod
     def gather(flat: Any, idx: Any) -> Any:
-        return flat[idx.astype(np.int64)]
+        # A NaN input gives a NaN index: read cell 0 (the NaN interpolation weight keeps the result
+        # NaN) instead of casting NaN to an out-of-range integer (fuzz finding F4).
+        return flat[np.nan_to_num(idx, nan=0.0).astype(np.int64)]
 
 
 class _Torch:
@@ -134,7 +136,9 @@ class _Torch:
 
     @staticmethod
     def gather(flat: Any, idx: Any) -> Any:
-        return flat[idx.long()]
+        import torch
+
+        return flat[torch.nan_to_num(idx, nan=0.0).long()]  # NaN index: see _Numpy.gather
 
 
 NUMPY = _Numpy()

@@ -47,6 +47,7 @@ T_OPCODE_LIST1, T_OPCODE_LIST2, T_OPCODE_LIST3 = 51008, 51009, 51022
 T_NOISE_PROFILE = 51041
 
 _PLANE_COLORS = {0: "R", 1: "G", 2: "B", 3: "C", 4: "M", 5: "Y", 6: "W"}
+_MAX_CFA_DIM = 16  # CFARepeatPatternDim larger than this is damage (Bayer 2, X-Trans 6)
 
 
 @dataclass
@@ -101,14 +102,40 @@ def _find_raw_ifd(reader: TiffReader) -> Ifd:
 
 
 def _first(v: object) -> object:
-    return v[0] if isinstance(v, tuple) else v
+    if isinstance(v, tuple):
+        return v[0] if v else None  # a tag with count 0 holds no value
+    return v
+
+
+def _numbers(reader: TiffReader, ifd: Ifd, tag: int) -> np.ndarray | None:
+    """A tag's values as float64 whatever its TIFF type (a damaged file may store a SHORT tag as
+    BYTE, RATIONAL, ...); ``None`` when the tag is absent or holds no value."""
+    a = reader.get_array(ifd, tag)
+    if a is None or a.size == 0:
+        return None
+    return a.astype(np.float64)
+
+
+def _int_tag(reader: TiffReader, ifd: Ifd, tag: int, default: int | None) -> int | None:
+    """The first value of a numeric tag as an int; ``default`` when absent or empty."""
+    a = _numbers(reader, ifd, tag)
+    if a is None:
+        return default
+    if not np.isfinite(a[0]):
+        raise CorruptRawError(f"{reader.name}: damaged tag {tag}: value {a[0]}")
+    return int(a[0])
 
 
 def _matrix(reader: TiffReader, ifd: Ifd, tag: int, rows: int = 3, cols: int = 3):
     a = reader.get_array(ifd, tag)
     if a is None or a.size != rows * cols or not np.all(np.isfinite(a)):
         return None
-    return np.asarray(a, dtype=np.float64).reshape(rows, cols)
+    m = np.asarray(a, dtype=np.float64).reshape(rows, cols)
+    with np.errstate(over="ignore", invalid="ignore"):
+        det = np.linalg.det(m) if rows == cols else 1.0
+    if not abs(det) > 1e-12:
+        return None  # a singular colour matrix is damage: treated as absent
+    return m
 
 
 def _is_rawpipe_output(reader: TiffReader, ifds: list[Ifd]) -> bool:
@@ -141,22 +168,33 @@ def _check_data_in_file(reader: TiffReader, ifd: Ifd, width: int, height: int, b
         what = "strip"
     if offsets is None or counts is None or offsets.size == 0 or offsets.size != counts.size:
         raise CorruptRawError(f"{name}: damaged DNG: raw image {what} offsets/byte counts missing")
-    ends = offsets.astype(np.int64) + counts.astype(np.int64)
-    bad = np.flatnonzero(ends > n)
+    # float64 holds every realistic offset exactly and cannot wrap round like int64 would
+    starts = offsets.astype(np.float64)
+    ends = starts + counts.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(ends) | (starts < 0) | (ends > n))
     if bad.size:
         i = int(bad[0])
         raise CorruptRawError(
             f"{name}: truncated: raw image {what} {i} spans bytes "
-            f"{int(offsets[i])}..{int(ends[i])}, "
+            f"{starts[i]:.0f}..{ends[i]:.0f}, "
             f"beyond the end of the file ({n} bytes; {bad.size} of {offsets.size} {what}s missing)"
         )
-    if reader.get(ifd, T_COMPRESSION, 1) == 1 and what == "strip":
+    held = int((ends - starts).sum())
+    compression = _int_tag(reader, ifd, T_COMPRESSION, 1)
+    if compression == 1:
         need = width * height * bps // 8
-        if int(counts.astype(np.int64).sum()) < need:
+        if held < need:
             raise CorruptRawError(
-                f"{name}: truncated: uncompressed raw image needs {need} bytes, the strips hold "
-                f"{int(counts.sum())}"
+                f"{name}: truncated: uncompressed raw image needs {need} bytes, the {what}s hold "
+                f"{held}"
             )
+    elif compression == 7 and held * 8 < width * height:
+        # lossless JPEG codes every sample with at least one bit: a declared size the data
+        # cannot hold is damage, refused before a decoder allocates it
+        raise CorruptRawError(
+            f"{name}: truncated or damaged: {held} bytes of lossless JPEG data cannot hold a "
+            f"{width}×{height} image"
+        )
 
 
 def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
@@ -170,8 +208,8 @@ def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
     reader.check_chain()
     ifd0 = reader.ifd0
     raw = _find_raw_ifd(reader)
-    width = int(_first(reader.get(raw, T_WIDTH, 0)))  # type: ignore[arg-type]
-    height = int(_first(reader.get(raw, T_HEIGHT, 0)))  # type: ignore[arg-type]
+    width = int(_int_tag(reader, raw, T_WIDTH, 0))  # type: ignore[arg-type]
+    height = int(_int_tag(reader, raw, T_HEIGHT, 0))  # type: ignore[arg-type]
     if width <= 0 or height <= 0:
         raise CorruptRawError(f"{name}: damaged DNG: raw image size {width}×{height}")
     if width * height > max_pixels:
@@ -179,9 +217,9 @@ def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
             f"{name}: declared raw size {width}×{height} exceeds the limit of "
             f"{max_pixels / 1e6:.0f} MP; refusing to allocate it"
         )
-    photometric = reader.get(raw, T_PHOTOMETRIC)
-    spp = int(_first(reader.get(raw, T_SPP, 1)))  # type: ignore[arg-type]
-    bps = int(_first(reader.get(raw, T_BPS, 1)))  # type: ignore[arg-type]
+    photometric = _int_tag(reader, raw, T_PHOTOMETRIC, None)
+    spp = int(_int_tag(reader, raw, T_SPP, 1))  # type: ignore[arg-type]
+    bps = int(_int_tag(reader, raw, T_BPS, 1))  # type: ignore[arg-type]
     if photometric == PHOTOMETRIC_LINEAR_RAW:
         if _is_rawpipe_output(reader, [raw, ifd0]):
             raise UnsupportedRawError(
@@ -209,29 +247,33 @@ def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
         )
     if spp != 1:
         raise UnsupportedRawError(f"{name}: CFA DNG with {spp} samples per pixel is not supported")
-    if _first(reader.get(raw, T_SAMPLE_FORMAT, 1)) == 3:
+    if _int_tag(reader, raw, T_SAMPLE_FORMAT, 1) == 3:
         raise UnsupportedRawError(
             f"{name}: floating-point DNG (e.g. an HDR merge); rawpipe reads integer Bayer data only"
         )
     if not 1 <= bps <= 16:
         raise UnsupportedRawError(f"{name}: {bps}-bit DNG samples; rawpipe reads up to 16 bits")
     # CFA pattern
-    dims = reader.get(raw, T_CFA_REPEAT_DIM)
-    pattern = reader.get(raw, T_CFA_PATTERN)
-    if dims is None or pattern is None:
+    dims = _numbers(reader, raw, T_CFA_REPEAT_DIM)
+    values = _numbers(reader, raw, T_CFA_PATTERN)
+    if dims is None or values is None:
         raise UnsupportedRawError(
             f"{name}: CFA DNG without CFARepeatPatternDim/CFAPattern; cannot tell the colours"
         )
-    rows, cols = (int(dims[0]), int(dims[1])) if isinstance(dims, tuple) else (int(dims), int(dims))
-    pattern = bytes(pattern) if isinstance(pattern, bytes) else bytes(np.atleast_1d(pattern))
-    if len(pattern) < rows * cols:
+    dims = dims[:2] if dims.size >= 2 else np.repeat(dims[:1], 2)
+    if not (np.all(np.isfinite(dims)) and np.all(dims >= 1) and np.all(dims <= _MAX_CFA_DIM)):
+        raise CorruptRawError(f"{name}: damaged CFARepeatPatternDim {dims.tolist()}")
+    rows, cols = int(dims[0]), int(dims[1])
+    if values.size < rows * cols:
         raise CorruptRawError(
-            f"{name}: damaged CFAPattern ({len(pattern)} values for {rows}×{cols})"
+            f"{name}: damaged CFAPattern ({values.size} values for {rows}×{cols})"
         )
-    plane = reader.get(raw, T_CFA_PLANE_COLOR, b"\x00\x01\x02")
-    plane = bytes(plane) if isinstance(plane, bytes) else bytes(np.atleast_1d(plane))
-    plane_colors = tuple(_PLANE_COLORS.get(int(p), "?") for p in plane)
-    layout = int(_first(reader.get(raw, T_CFA_LAYOUT, 1)))  # type: ignore[arg-type]
+    # colour indices; anything that is not a small non-negative integer maps to no colour (-1)
+    pattern = [int(v) if np.isfinite(v) and 0 <= v < 256 else -1 for v in values[: rows * cols]]
+    plane = _numbers(reader, raw, T_CFA_PLANE_COLOR)
+    plane = np.arange(3.0) if plane is None else plane[:16]
+    plane_colors = tuple(_PLANE_COLORS.get(int(p), "?") if np.isfinite(p) else "?" for p in plane)
+    layout = _int_tag(reader, raw, T_CFA_LAYOUT, 1)
     if (rows, cols) == (6, 6):
         raise UnsupportedRawError(
             f"{name}: X-Trans sensor (6×6 CFA pattern); rawpipe handles Bayer sensors only"
@@ -241,7 +283,7 @@ def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
     grid = [
         [
             plane_colors[pattern[r * cols + c]]
-            if pattern[r * cols + c] < len(plane_colors)
+            if 0 <= pattern[r * cols + c] < len(plane_colors)
             else "?"
             for c in range(cols)
         ]
@@ -266,11 +308,15 @@ def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
         )
     _check_data_in_file(reader, raw, width, height, bps)
 
-    aa = reader.get(raw, T_ACTIVE_AREA)
-    if isinstance(aa, tuple) and len(aa) == 4:
+    aa = _numbers(reader, raw, T_ACTIVE_AREA)
+    if aa is not None and aa.size == 4:
+        if not np.all(np.isfinite(aa)):
+            raise CorruptRawError(f"{name}: damaged ActiveArea {aa.tolist()}")
         top, left, bottom, right = (int(v) for v in aa)
         if not (0 <= top < bottom <= height and 0 <= left < right <= width):
-            raise CorruptRawError(f"{name}: damaged ActiveArea {aa} for a {width}×{height} image")
+            raise CorruptRawError(
+                f"{name}: damaged ActiveArea {aa.tolist()} for a {width}×{height} image"
+            )
     else:
         top, left, bottom, right = 0, 0, height, width
 
@@ -283,23 +329,38 @@ def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
         plane_colors=plane_colors,
     )
     # Levels
-    brd = reader.get(raw, T_BLACK_REPEAT_DIM, (1, 1))
-    brows, bcols = (int(brd[0]), int(brd[1])) if isinstance(brd, tuple) else (1, 1)
-    bl = reader.get_array(raw, T_BLACK_LEVEL)
+    brd = _numbers(reader, raw, T_BLACK_REPEAT_DIM)
+    if brd is not None and brd.size >= 2 and np.all(np.isfinite(brd[:2])):
+        brows, bcols = int(brd[0]), int(brd[1])
+    else:
+        brows, bcols = 1, 1
+    bl = _numbers(reader, raw, T_BLACK_LEVEL)
     if bl is not None and brows > 0 and bcols > 0 and bl.size >= brows * bcols:
         tags.black_repeat = (brows, bcols)
-        tags.black_level = np.asarray(bl[: brows * bcols], dtype=np.float64).reshape(brows, bcols)
+        tags.black_level = bl[: brows * bcols].reshape(brows, bcols)
     for tag, attr in ((T_BLACK_DELTA_H, "black_delta_h"), (T_BLACK_DELTA_V, "black_delta_v")):
-        d = reader.get_array(raw, tag)
-        if d is not None and d.size:
-            setattr(tags, attr, np.asarray(d, dtype=np.float64))
-    wl = reader.get(raw, T_WHITE_LEVEL)
+        d = _numbers(reader, raw, tag)
+        if d is not None:
+            setattr(tags, attr, d)
+    for level in (tags.black_level, tags.black_delta_h, tags.black_delta_v):
+        if level is not None and not np.all(np.isfinite(level)):
+            raise CorruptRawError(f"{name}: damaged black level tags (non-finite values)")
+    wl = _numbers(reader, raw, T_WHITE_LEVEL)
     if wl is not None:
-        tags.white_level = float(_first(wl))  # type: ignore[arg-type]
+        if not (np.isfinite(wl[0]) and wl[0] > 0):
+            raise CorruptRawError(f"{name}: damaged WhiteLevel {wl[0]}")
+        tags.white_level = float(wl[0])
     tags.linearization = T_LINEARIZATION in raw
     if T_CROP_ORIGIN in raw and T_CROP_SIZE in raw:
         co, cs = reader.get_array(raw, T_CROP_ORIGIN), reader.get_array(raw, T_CROP_SIZE)
-        if co is not None and cs is not None and co.size >= 2 and cs.size >= 2:
+        if (
+            co is not None
+            and cs is not None
+            and co.size >= 2
+            and cs.size >= 2
+            and np.all(np.isfinite(co[:2]))
+            and np.all(np.isfinite(cs[:2]))
+        ):
             tags.default_crop = (float(co[0]), float(co[1]), float(cs[0]), float(cs[1]))
 
     # Colour (IFD0 per the spec; some writers put them in the raw IFD)
@@ -319,9 +380,10 @@ def inspect_dng(reader: TiffReader, *, max_pixels: int) -> DngTags:
     if ab is not None and ab.size == 3 and np.all(ab > 0):
         tags.analog_balance = np.diag(np.asarray(ab, dtype=np.float64))
     for tag, attr in ((T_ILLUMINANT1, "illuminant1"), (T_ILLUMINANT2, "illuminant2")):
-        v = reader.get(ifd0, tag)
-        if v is not None:
-            setattr(tags, attr, int(_first(v)))  # type: ignore[arg-type]
+        try:
+            setattr(tags, attr, _int_tag(reader, ifd0, tag, None))
+        except CorruptRawError:
+            pass  # a damaged illuminant loses the matrix interpolation, not the image
     asn = reader.get_array(ifd0, T_AS_SHOT_NEUTRAL)
     if asn is not None and asn.size == 3 and np.all(np.isfinite(asn)) and np.all(asn > 0):
         tags.as_shot_neutral = np.asarray(asn, dtype=np.float64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from rawpipe.raw._tiff import TiffReader, sniff_format
 from rawpipe.raw.cfa import CFAPattern
 from rawpipe.raw.metadata import Matrix3, RawImage, RawMetadata
 
-__all__ = ["MAX_PIXELS", "read_raw"]
+__all__ = ["MAX_PIXELS", "inspect_bytes", "read_raw"]
 
 MAX_PIXELS = 400_000_000  # declared sizes above this are treated as damage, never allocated
 
@@ -41,24 +42,17 @@ def _opt3(m: np.ndarray | None) -> Matrix3 | None:
     return None if m is None else _tuple3(m)
 
 
-def read_raw(path: str | os.PathLike[str]) -> RawImage:
-    """Read a Bayer RAW file (DNG or any format LibRaw decodes) without modifying it.
+def inspect_bytes(data: bytes, *, name: str = "file") -> tuple[str, str, TiffReader | None, Any]:
+    """Everything :func:`read_raw` checks before LibRaw sees a file's bytes (no decoding).
 
-    Returns the visible mosaic (uint16, ``H × W`` as LibRaw's ``raw_image_visible``) and a
-    :class:`RawMetadata`. For DNG the LinearizationTable is applied (by LibRaw, flagged in
-    ``linearization_applied``); OpcodeList2 GainMaps are kept in ``gain_maps`` and applied by
-    :meth:`RawImage.normalized`; NoiseProfile, DefaultCrop and the colour tags are read here.
+    Rejects empty and non-RAW files by their first bytes; for TIFF-based files walks the IFDs and,
+    for DNG, validates every offset, the declared size (against :data:`MAX_PIXELS`), the CFA and
+    the tags rawpipe reads itself. Returns ``(kind, what, reader, tags)`` as ``sniff_format``
+    classifies the file, the TIFF reader (or ``None``) and the DNG tags (or ``None``).
 
     Raises:
-        CorruptRawError: empty, truncated, damaged or non-RAW files (JPEG, text, ...).
-        UnsupportedRawError: X-Trans, Foveon, monochrome, non-Bayer or floating-point data, and
-            already-demosaiced (LinearRaw) DNGs — including rawpipe's own linear outputs.
-        FileNotFoundError / IsADirectoryError / PermissionError: as ``open`` raises them.
+        CorruptRawError, UnsupportedRawError: and nothing else, whatever the bytes.
     """
-    path = Path(path)
-    name = path.name
-    with open(path, "rb") as f:  # read-only; everything below works on these bytes
-        data = f.read()
     if not data:
         raise CorruptRawError(f"{name}: empty file (0 bytes), not a RAW file")
     if len(data) < 8 and any(m.startswith(data) for m in (b"II*\x00", b"MM\x00*", b"II+\x00")):
@@ -79,6 +73,28 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
             from rawpipe.raw.dng import inspect_dng
 
             tags = inspect_dng(reader, max_pixels=MAX_PIXELS)
+    return kind, what, reader, tags
+
+
+def read_raw(path: str | os.PathLike[str]) -> RawImage:
+    """Read a Bayer RAW file (DNG or any format LibRaw decodes) without modifying it.
+
+    Returns the visible mosaic (uint16, ``H × W`` as LibRaw's ``raw_image_visible``) and a
+    :class:`RawMetadata`. For DNG the LinearizationTable is applied (by LibRaw, flagged in
+    ``linearization_applied``); OpcodeList2 GainMaps are kept in ``gain_maps`` and applied by
+    :meth:`RawImage.normalized`; NoiseProfile, DefaultCrop and the colour tags are read here.
+
+    Raises:
+        CorruptRawError: empty, truncated, damaged or non-RAW files (JPEG, text, ...).
+        UnsupportedRawError: X-Trans, Foveon, monochrome, non-Bayer or floating-point data, and
+            already-demosaiced (LinearRaw) DNGs — including rawpipe's own linear outputs.
+        FileNotFoundError / IsADirectoryError / PermissionError: as ``open`` raises them.
+    """
+    path = Path(path)
+    name = path.name
+    with open(path, "rb") as f:  # read-only; everything below works on these bytes
+        data = f.read()
+    kind, what, reader, tags = inspect_bytes(data, name=name)
 
     from rawpipe.raw import rawpy_backend
 
@@ -94,20 +110,35 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
     return RawImage(mosaic=lr.mosaic, metadata=md, path=path)
 
 
+def _usable_xyz_to_camera(m: np.ndarray) -> bool:
+    """A colour matrix the renderer can use: finite, invertible, and every camera channel sees the
+    sRGB white as positive (the renderer normalises by those row sums)."""
+    m = np.asarray(m, dtype=np.float64)
+    if m.shape != (3, 3) or not np.all(np.isfinite(m)):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        det = np.linalg.det(m)
+        white = (m @ _SRGB_TO_XYZ).sum(axis=1)
+    return bool(abs(det) > 1e-12 and np.all(white > 1e-9 * np.abs(m).max()))
+
+
 def _libraw_colour(lr) -> tuple[np.ndarray, tuple[float, float, float]]:
     """XYZ→camera and as-shot gains from LibRaw (for non-DNG files and as a DNG fallback)."""
     m = np.asarray(lr.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
-    if not np.any(m) or not np.all(np.isfinite(m)) or abs(np.linalg.det(m)) < 1e-12:
+    if not _usable_xyz_to_camera(m):
         cam_to_srgb = np.asarray(lr.color_matrix, dtype=np.float64)[:3, :3]
         try:
             m = np.linalg.inv(_SRGB_TO_XYZ @ cam_to_srgb)
         except np.linalg.LinAlgError:
             m = np.linalg.inv(_SRGB_TO_XYZ)
+        if not _usable_xyz_to_camera(m):
+            m = np.linalg.inv(_SRGB_TO_XYZ)  # nothing usable in the file: assume sRGB primaries
     wb = lr.camera_wb if lr.camera_wb[0] > 0 and lr.camera_wb[1] > 0 else lr.daylight_wb
+    gains = (1.0, 1.0, 1.0)
     if wb[0] > 0 and wb[1] > 0 and wb[2] > 0:
         gains = (wb[0] / wb[1], 1.0, wb[2] / wb[1])
-    else:
-        gains = (1.0, 1.0, 1.0)
+        if not all(np.isfinite(g) and g > 0 for g in gains):
+            gains = (1.0, 1.0, 1.0)
     return m, gains
 
 
@@ -175,8 +206,10 @@ def _dng_metadata(tags, lr, pattern: CFAPattern, name: str) -> RawMetadata:
         )
     black = _site_black(tags, offset) if tags.black_level is not None else lr.black_per_site
     white = tags.white_level if tags.white_level is not None else lr.white_level
-    if not max(black) < white:
-        raise CorruptRawError(f"{name}: white level {white} is not above the black levels {black}")
+    if not max(black) + 1 <= white:  # less than 1 DN of range cannot hold an image
+        raise CorruptRawError(
+            f"{name}: white level {white} is not at least 1 DN above the black levels {black}"
+        )
 
     # Colour: AB · CC · CM interpolated for the as-shot white (DNG spec).
     lib_m, lib_gains = _libraw_colour(lr)
@@ -217,8 +250,14 @@ def _dng_metadata(tags, lr, pattern: CFAPattern, name: str) -> RawMetadata:
             if tags.as_shot_neutral is not None
             else 1.0 / np.asarray(lib_gains)
         )
+    if not _usable_xyz_to_camera(xyz_to_camera):
+        xyz_to_camera = lib_m  # the tags combine to no usable matrix: LibRaw's (always usable)
     neutral = np.asarray(neutral, dtype=np.float64)
-    if not (np.all(np.isfinite(neutral)) and np.all(neutral > 0)):
+    # a neutral that is not positive, or implies gains no camera uses (> 10^4), is damage
+    if (
+        not (np.all(np.isfinite(neutral)) and np.all(neutral > 0))
+        or neutral.max() > 1e4 * neutral.min()
+    ):
         neutral = 1.0 / np.asarray(lib_gains)
     gains = (float(neutral[1] / neutral[0]), 1.0, float(neutral[1] / neutral[2]))
 

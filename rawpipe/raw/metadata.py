@@ -66,7 +66,8 @@ class GainMap:
         grid = self.gain_grid()
 
         def weights(pos: np.ndarray, origin: float, spacing: float, n: int):
-            f = np.clip((pos.astype(np.float64) - origin) / spacing, 0.0, n - 1)
+            with np.errstate(over="ignore"):  # a tiny spacing (damaged file) saturates: fine
+                f = np.clip((pos.astype(np.float64) - origin) / spacing, 0.0, n - 1)
             i0 = np.minimum(np.floor(f).astype(np.int64), n - 1)
             i1 = np.minimum(i0 + 1, n - 1)
             return i0, i1, f - i0

@@ -36,6 +36,10 @@ OPCODE_NAMES = {
 }
 GAIN_MAP_ID = 9
 _MAX_POINTS = 1 << 20
+# Lens-shading gains are ~1-10; a map beyond this, or maps whose gains multiply beyond the total
+# (they may overlap), would overflow float32 pixels: the file is damaged.
+_MAX_GAIN = 1e4
+_MAX_TOTAL_GAIN = 1e8
 
 
 def parse_opcode_list(
@@ -91,6 +95,11 @@ def parse_opcode_list(
                 sh, oh = 1.0, 0.0
             if not (sv > 0 and sh > 0):
                 raise CorruptRawError(f"{name}: GainMap with non-positive spacing")
+            geometry = (sv * h, sh * w, ov * h, oh * w)  # in pixels: must stay finite
+            if not (np.all(np.isfinite(geometry)) and np.all(np.isfinite(gains))):
+                raise CorruptRawError(f"{name}: GainMap with non-finite values")
+            if not (np.all(gains >= 0) and np.all(gains <= _MAX_GAIN)):
+                raise CorruptRawError(f"{name}: GainMap with gains outside [0, {_MAX_GAIN:g}]")
             # DNG SDK: index = ((row + 0.5)/H - origin)/spacing, row in active-area pixels.
             maps.append(
                 GainMap(
@@ -111,6 +120,10 @@ def parse_opcode_list(
             )
     except struct.error as err:
         raise CorruptRawError(f"{name}: truncated DNG opcode list ({err})") from err
+    with np.errstate(over="ignore"):
+        total = np.prod([max(gm.gains) for gm in maps])
+    if total > _MAX_TOTAL_GAIN:
+        raise CorruptRawError(f"{name}: GainMaps multiply pixels by more than {_MAX_TOTAL_GAIN:g}")
     return maps, others
 
 

@@ -8,6 +8,7 @@ EXIF sub-IFD): ``read_raw`` reads them there, LibRaw reads the exposure time but
 
 from __future__ import annotations
 
+import math
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -28,12 +29,25 @@ _DEFAULT_ILLUMINANT = 21  # D65, written when the metadata does not say
 
 def _rational(v: float, signed: bool = False) -> tuple[int, int]:
     limit = 2**31 - 1 if signed else 2**32 - 1
-    f = Fraction(float(v)).limit_denominator(1_000_000)
+    # values a TIFF rational cannot hold (damaged input metadata) are clamped to its range
+    v = 0.0 if math.isnan(float(v)) else min(max(float(v), -limit if signed else 0.0), limit)
+    f = Fraction(v).limit_denominator(1_000_000)
     while abs(f.numerator) > limit or f.denominator > limit:
         f = Fraction(float(v)).limit_denominator(max(f.denominator // 10, 1))
         if f.denominator == 1:
             break
     return f.numerator, f.denominator
+
+
+def _long(v: float) -> int:
+    """An unsigned 32-bit TIFF LONG (clamped)."""
+    v = float(v)
+    return 0 if math.isnan(v) else round(min(max(v, 0.0), 2.0**32 - 1))
+
+
+def _ascii(text: str) -> str:
+    """TIFF ASCII is 7-bit: other characters (from a damaged or non-English file) become '?'."""
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in str(text))
 
 
 def _rationals(values, signed: bool = False) -> tuple[int, ...]:
@@ -62,11 +76,11 @@ def _common_tags(md: RawMetadata, *, linear: bool) -> list[tuple]:
         (274, _SHORT, 1, int(md.orientation), True),
     ]
     unique = md.unique_camera_model or f"{md.make} {md.model}".strip() or "rawpipe"
-    tags.append((50708, _ASCII, 0, unique, True))
+    tags.append((50708, _ASCII, 0, _ascii(unique), True))
     if md.make:
-        tags.append((271, _ASCII, 0, md.make, True))
+        tags.append((271, _ASCII, 0, _ascii(md.make), True))
     if md.model:
-        tags.append((272, _ASCII, 0, md.model, True))
+        tags.append((272, _ASCII, 0, _ascii(md.model), True))
     cm1 = md.color_matrix1 if md.color_matrix1 is not None else md.xyz_to_camera
     tags.append(_matrix_tag(50721, cm1))
     ill1 = md.calibration_illuminant1 or _DEFAULT_ILLUMINANT
@@ -89,13 +103,13 @@ def _common_tags(md: RawMetadata, *, linear: bool) -> list[tuple]:
     if md.f_number:
         tags.append((33437, _RATIONAL, 1, _rational(md.f_number), True))
     if md.iso:
-        tags.append((34855, _SHORT, 1, int(min(round(md.iso), 65535)), True))
+        tags.append((34855, _SHORT, 1, min(_long(md.iso), 65535), True))
     if md.focal_length:
         tags.append((37386, _RATIONAL, 1, _rational(md.focal_length), True))
     if md.default_crop is not None:
         x, y, w, h = md.default_crop
-        tags.append((50719, _LONG, 2, (int(x), int(y)), True))
-        tags.append((50720, _LONG, 2, (int(w), int(h)), True))
+        tags.append((50719, _LONG, 2, (_long(x), _long(y)), True))
+        tags.append((50720, _LONG, 2, (_long(w), _long(h)), True))
     return tags
 
 
@@ -150,8 +164,8 @@ def write_dng(
     pattern = CFAPattern.from_string(md.cfa_pattern)
     tags = _common_tags(md, linear=False)
     black = [float(b) for b in md.black_level]
-    if all(b == int(b) and b >= 0 for b in black):
-        black_tag = (50714, _LONG, 4, tuple(int(b) for b in black), True)
+    if all(math.isfinite(b) and b == int(b) and b >= 0 for b in black):
+        black_tag = (50714, _LONG, 4, tuple(_long(b) for b in black), True)
     else:
         black_tag = (50714, _RATIONAL, 4, _rationals([max(b, 0.0) for b in black]), True)
     tags += [
@@ -161,7 +175,7 @@ def write_dng(
         (50711, _SHORT, 1, 1, True),  # CFALayout: rectangular
         (50713, _SHORT, 2, (2, 2), True),  # BlackLevelRepeatDim
         black_tag,
-        (50717, _LONG, 1, round(md.white_level), True),
+        (50717, _LONG, 1, _long(md.white_level), True),
     ]
     if md.noise_profile:
         flat = [float(v) for pair in md.noise_profile for v in pair]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -148,5 +149,142 @@ def test_package_never_unpickles():
         for p in sources
         for pat in patterns
         for m in pat.finditer(p.read_text(encoding="utf-8"))
+    ]
+    assert hits == []
+
+
+# ----------------------------------------------------------- AST scan (extends the regex scan)
+
+# Call targets that deserialise or execute untrusted data, by fully qualified name.
+_UNSAFE_CALLS = {
+    "torch.load": "torch.load unpickles",
+    "torch.jit.load": "TorchScript archives carry pickled code",
+    "torch.serialization.load": "torch.load unpickles",
+    "pickle.load": "unpickles",
+    "pickle.loads": "unpickles",
+    "pickle.Unpickler": "unpickles",
+    "_pickle.load": "unpickles",
+    "_pickle.loads": "unpickles",
+    "cPickle.load": "unpickles",
+    "cPickle.loads": "unpickles",
+    "dill.load": "unpickles",
+    "dill.loads": "unpickles",
+    "cloudpickle.load": "unpickles",
+    "cloudpickle.loads": "unpickles",
+    "joblib.load": "unpickles",
+    "shelve.open": "unpickles",
+    "marshal.load": "loads code objects",
+    "marshal.loads": "loads code objects",
+    "pandas.read_pickle": "unpickles",
+    "yaml.load": "can construct arbitrary objects",
+    "yaml.unsafe_load": "can construct arbitrary objects",
+    "yaml.full_load": "can construct arbitrary objects",
+    "eval": "executes a string",
+    "exec": "executes a string",
+    "builtins.eval": "executes a string",
+    "builtins.exec": "executes a string",
+}
+_UNSAFE_MODULES = {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "shelve", "marshal"}
+
+
+def _qualified(node, aliases: dict[str, str]) -> str | None:
+    """``np.load`` → ``numpy.load`` through the module's import aliases; None if not a name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    root = aliases.get(node.id, node.id)
+    return ".".join([root, *reversed(parts)])
+
+
+def unsafe_deserialisation(source: str, filename: str = "<src>") -> list[str]:
+    """Findings in ``source``: unsafe calls (resolved through import aliases, ``getattr`` with a
+    constant name included), imports of pickle-like modules, ``numpy.load`` allowing pickles."""
+    tree = ast.parse(source, filename)
+    aliases: dict[str, str] = {}
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = (
+                    a.name if a.asname else a.name.split(".")[0]
+                )
+                if a.name.split(".")[0] in _UNSAFE_MODULES:
+                    found.append(f"{filename}:{node.lineno}: import {a.name}")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+            if node.module.split(".")[0] in _UNSAFE_MODULES:
+                found.append(f"{filename}:{node.lineno}: from {node.module} import ...")
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _qualified(node.func, aliases)
+        if name == "getattr" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+            base = _qualified(node.args[0], aliases)
+            name = f"{base}.{node.args[1].value}" if base else None
+        if name in _UNSAFE_CALLS:
+            found.append(f"{filename}:{node.lineno}: {name} ({_UNSAFE_CALLS[name]})")
+        if name == "yaml.load" and any(
+            k.arg == "Loader" and "Safe" in (_qualified(k.value, aliases) or "")
+            for k in node.keywords
+        ):
+            found.pop()  # yaml.load(..., Loader=SafeLoader) is fine
+        if name == "numpy.load":
+            kw = {k.arg: k.value for k in node.keywords}
+            allow = kw.get("allow_pickle", node.args[2] if len(node.args) > 2 else None)
+            if allow is not None and not (isinstance(allow, ast.Constant) and allow.value is False):
+                found.append(f"{filename}:{node.lineno}: numpy.load with allow_pickle")
+    return found
+
+
+def test_ast_scanner_catches_what_it_should():
+    """The scanner itself: every way of spelling an unsafe load is found, safe code is not."""
+    bad = {
+        "import torch\ntorch.load('w.pt')": "torch.load",
+        "from torch import load as L\nL('w.pt')": "torch.load",
+        "import torch as t\nt.jit.load('m.pt')": "torch.jit.load",
+        "import pickle": "import pickle",
+        "from pickle import loads": "from pickle",
+        "import numpy as np\nnp.load('a.npy', allow_pickle=True)": "allow_pickle",
+        "import numpy\nnumpy.load('a.npy', None, True)": "allow_pickle",
+        "import numpy as np\nflag = 1\nnp.load('a.npy', allow_pickle=flag)": "allow_pickle",
+        "eval('1+1')": "eval",
+        "exec(code)": "exec",
+        "import builtins\nbuiltins.exec(code)": "builtins.exec",
+        "import torch\ngetattr(torch, 'load')('w.pt')": "torch.load",
+        "import yaml\nyaml.load(s)": "yaml.load",
+        "import marshal\nmarshal.loads(b)": "marshal",
+    }
+    for src, what in bad.items():
+        hits = unsafe_deserialisation(src)
+        assert any(what in h for h in hits), (src, hits)
+    good = [
+        "import numpy as np\nnp.load('a.npy')",
+        "import numpy as np\nnp.load('a.npy', allow_pickle=False)",
+        "from safetensors.torch import load_file\nload_file('w.safetensors')",
+        "import yaml\nyaml.load(s, Loader=yaml.SafeLoader)",
+        "# torch.load(x) in a comment\n'''eval(x) in a docstring'''",
+        "model.eval()",
+        "x = {'load': 1}['load']",
+    ]
+    for src in good:
+        assert unsafe_deserialisation(src) == [], src
+
+
+def test_package_has_no_unsafe_deserialisation_ast():
+    """AST scan of every module in rawpipe/ (not a grep: comments and docstrings do not count,
+    aliases and getattr do)."""
+    root = Path(__file__).resolve().parents[2] / "rawpipe"
+    sources = sorted(root.rglob("*.py"))
+    assert len(sources) > 20
+    hits = [
+        h
+        for p in sources
+        for h in unsafe_deserialisation(
+            p.read_text(encoding="utf-8"), str(p.relative_to(root.parent))
+        )
     ]
     assert hits == []
