@@ -1,0 +1,445 @@
+"""Engines that run an exported graph behind the pipeline's engine interface, and CPU timings.
+
+Every engine here is called like :class:`rawpipe.models.engine.NetworkEngine`::
+
+    engine(mosaic (N,1,H,W) normalised RGGB, *, wb_gains, noise: NoiseParams) -> (N,3,H,W)
+
+and runs exactly the host steps of :mod:`rawpipe.models.jdd` (``jdd_preprocess`` → graph →
+``jdd_postprocess``); only the network call differs:
+
+- :class:`OnnxEngine` — ONNX Runtime, fp32, dynamic H/W (any size that is a multiple of
+  ``alignment``; smaller or odd-sized inputs are padded by mirrored 2×2 cells and cropped back);
+- :class:`TfliteEngine` — the LiteRT interpreter on the fixed-shape int8 (or fp32) ``.tflite``:
+  the noise bucket's signature, host-side (de)quantisation with the graph's own scale/zero point,
+  NHWC. ``fixed_tile`` (raw pixels) is the graph's tile; any other input size is tiled here with
+  overlap ≥ the receptive field (:func:`rawpipe.tiling.run_tiled`, ``fixed_size=True``);
+- :class:`MilEngine` — the Core ML package's MIL program in the numpy interpreter
+  (:mod:`rawpipe.export.mil`); slow, for parity checks on Linux.
+
+Attributes (raw pixels): ``needs_noise = True``, ``receptive_field`` (2·packed RF + 1, as
+``NetworkEngine``), ``alignment`` (2·total stride), ``fixed_tile`` (``None`` or the tile edge),
+``margin`` (the tiling overlap these engines use: 2·halo rounded up to ``alignment``).
+
+:func:`onnx_engine` / :func:`tflite_engine` build them for a registered model name
+(``rawpipe.models.engine.create_engine(name, backend="onnx" | "tflite")`` dispatches here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rawpipe._check import check_shape
+from rawpipe.errors import RawpipeError
+
+__all__ = [
+    "ArtifactError",
+    "MilEngine",
+    "OnnxEngine",
+    "TfliteEngine",
+    "benchmark_backends",
+    "onnx_engine",
+    "tflite_engine",
+]
+
+
+class ArtifactError(RawpipeError):
+    """An exported artifact is missing, or was built from other weights than the model's."""
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-int(n) // int(m)) * int(m)
+
+
+class _GraphEngine:
+    """Host steps around a graph call ``_run_graph(x_vst (1,4,h,w), shot (4,)) -> (1,12,h,w)``."""
+
+    needs_noise = True
+
+    def __init__(self, *, halo: int, total_stride: int, fixed_tile: int | None, name: str) -> None:
+        self.name = name
+        self.total_stride = int(total_stride)
+        self.alignment = 2 * self.total_stride
+        self.halo = int(halo)
+        self.receptive_field = 2 * (2 * self.halo + 1) + 1
+        self.margin = _round_up(2 * self.halo, self.alignment)
+        self.fixed_tile = None if fixed_tile is None else int(fixed_tile)
+
+    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _run_one(self, mosaic: Tensor, shot: Tensor, read: Tensor) -> Tensor:
+        """One ``(1,1,H,W)`` mosaic whose size the graph accepts → ``(1,3,H,W)``."""
+        from rawpipe.models.jdd import jdd_postprocess, jdd_preprocess
+
+        with torch.no_grad():
+            x = jdd_preprocess(mosaic.float(), shot, read)
+            y = self._run_graph(x, shot[0])
+            return jdd_postprocess(y, shot, read)
+
+    def __call__(self, mosaic: Tensor, *, wb_gains: Any = None, noise: Any = None) -> Tensor:
+        from rawpipe.models.jdd import noise_tensors, pad_to_multiple
+        from rawpipe.tiling import TileSpec, pad_for_tiling, run_tiled
+
+        if noise is None:
+            raise ValueError(f"engine {self.name!r} needs noise parameters (NoiseParams)")
+        check_shape(mosaic, ["N", "1", "H", "W"], "mosaic")
+        n = mosaic.shape[0]
+        shot_all, read_all = noise_tensors(_field(noise, "shot"), _field(noise, "read"), n)
+        outs = []
+        for i in range(n):
+            m = mosaic[i : i + 1].float().cpu()
+            shot, read = shot_all[i : i + 1], read_all[i : i + 1]
+            h, w = m.shape[-2:]
+            if self.fixed_tile is None:
+                x, (h0, w0) = pad_to_multiple(m, self.alignment)
+                outs.append(self._run_one(x, shot, read)[..., :h0, :w0])
+            elif (h, w) == (self.fixed_tile, self.fixed_tile):
+                outs.append(self._run_one(m, shot, read))
+            elif h <= self.fixed_tile and w <= self.fixed_tile:  # one tile: mirror-pad, crop
+                one = TileSpec(size=self.fixed_tile, margin=0, align=self.alignment)
+                x = pad_for_tiling(m, one, fixed_size=True)
+                outs.append(self._run_one(x, shot, read)[..., :h, :w])
+            else:
+                spec = TileSpec(size=self.fixed_tile, margin=self.margin, align=self.alignment)
+
+                def fn(t: Tensor, shot: Tensor = shot, read: Tensor = read) -> Tensor:
+                    return self._run_one(t, shot, read)
+
+                outs.append(run_tiled(fn, m, spec, out_channels=3, fixed_size=True))
+        return torch.cat(outs).to(mosaic.device)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.name!r}, alignment={self.alignment}, "
+            f"receptive_field={self.receptive_field}, fixed_tile={self.fixed_tile})"
+        )
+
+
+def _field(noise: Any, name: str) -> Any:
+    v = getattr(noise, name, None)
+    if v is None:
+        raise TypeError(f"noise must be a NoiseParams (with .shot and .read), got {noise!r}")
+    return v
+
+
+class OnnxEngine(_GraphEngine):
+    """ONNX Runtime (CPU, fp32) on a dynamic-H/W ``.onnx`` of a packed-I/O network."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        halo: int,
+        total_stride: int,
+        threads: int = 1,
+        name: str = "onnx",
+    ) -> None:
+        from rawpipe.export.onnx import ort_session
+
+        super().__init__(halo=halo, total_stride=total_stride, fixed_tile=None, name=name)
+        self.path = Path(path)
+        self.session = ort_session(self.path, threads=threads)
+        shape = self.session.get_inputs()[0].shape
+        if all(isinstance(d, int) for d in shape[2:]):
+            if shape[2] != shape[3]:
+                raise ValueError(f"a fixed-shape ONNX graph must be square, got {shape}")
+            self.fixed_tile = 2 * int(shape[2])
+
+    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
+        from rawpipe.export.onnx import run_ort
+
+        return torch.from_numpy(run_ort(self.session, x))
+
+
+class TfliteEngine(_GraphEngine):
+    """The LiteRT interpreter on a fixed-tile ``.tflite`` (int8 or fp32; NHWC or NCHW I/O)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        halo: int,
+        total_stride: int,
+        buckets: Sequence[Any] | None = None,
+        threads: int = 1,
+        delegates: bool = True,
+        name: str = "tflite",
+    ) -> None:
+        from rawpipe.export.targets import make_buckets
+        from rawpipe.export.tflite import tflite_interpreter, tflite_io
+
+        self.path = Path(path)
+        self.io = tflite_io(self.path)
+        self.signatures = list(self.io)
+        self.buckets = tuple(buckets) if buckets is not None else make_buckets([])
+        if len(self.signatures) > 1 and [b.name for b in self.buckets] != self.signatures:
+            raise ValueError(
+                f"buckets {[b.name for b in self.buckets]} != signatures {self.signatures}"
+            )
+        shape = self.io[self.signatures[0]]["input"].shape
+        self.nhwc = shape[-1] in (1, 4) and shape[1] not in (1, 4)
+        ph, pw = (shape[1], shape[2]) if self.nhwc else (shape[2], shape[3])
+        if ph != pw:
+            raise ValueError(f"non-square tiles are not supported by the engine: {shape}")
+        super().__init__(halo=halo, total_stride=total_stride, fixed_tile=2 * int(ph), name=name)
+        # XNNPACK (the default delegate) is what a phone CPU runs; lint uses no delegates.
+        self.interpreter = tflite_interpreter(self.path, threads=threads, delegates=delegates)
+        self._runners: dict[str, Any] = {}
+
+    def signature_for(self, shot: Tensor) -> str:
+        from rawpipe.export.targets import select_bucket
+
+        if len(self.signatures) == 1:
+            return self.signatures[0]
+        return self.buckets[select_bucket(self.buckets, shot.tolist())].name
+
+    def run_packed(self, x: np.ndarray, signature: str) -> np.ndarray:
+        """Graph only: NCHW float32 VST input ``(1,4,h,w)`` → NCHW float32 output ``(1,12,h,w)``,
+        (de)quantised with the signature's own scale and zero point."""
+        io = self.io[signature]
+        if self.nhwc:
+            x = x.transpose(0, 2, 3, 1)
+        xi = io["input"]
+        if xi.scale is not None:
+            info = np.iinfo(np.dtype(xi.dtype))
+            x = np.clip(np.rint(x / np.float32(xi.scale)) + xi.zero_point, info.min, info.max)
+        x = np.ascontiguousarray(x.astype(xi.dtype))
+        if signature not in self._runners:
+            self._runners[signature] = self.interpreter.get_signature_runner(signature)
+        y = self._runners[signature](**{xi.name: x})[io["output"].name]
+        yo = io["output"]
+        if yo.scale is not None:
+            y = (y.astype(np.float32) - np.float32(yo.zero_point)) * np.float32(yo.scale)
+        y = np.asarray(y, np.float32)
+        return y.transpose(0, 3, 1, 2) if self.nhwc else y
+
+    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
+        return torch.from_numpy(
+            np.ascontiguousarray(self.run_packed(x.numpy(), self.signature_for(shot)))
+        )
+
+
+class MilEngine(_GraphEngine):
+    """A Core ML package's MIL program(s) run by the numpy interpreter (fp32 NCHW I/O)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        halo: int,
+        total_stride: int,
+        buckets: Sequence[Any] | None = None,
+        name: str = "coreml-mil",
+    ) -> None:
+        from rawpipe.export.mil import load_mil_functions
+        from rawpipe.export.targets import make_buckets
+
+        self.path = Path(path)
+        self.functions = load_mil_functions(self.path)
+        self.buckets = tuple(buckets) if buckets is not None else make_buckets([])
+        names = list(self.functions)
+        if len(names) > 1 and sorted(b.name for b in self.buckets) != sorted(names):
+            raise ValueError(f"buckets {[b.name for b in self.buckets]} != functions {names}")
+        fn = self.functions[names[0]]
+        ((shape, _dtype),) = fn.inputs.values()
+        if shape[2] != shape[3]:
+            raise ValueError(f"non-square tiles are not supported by the engine: {shape}")
+        super().__init__(
+            halo=halo, total_stride=total_stride, fixed_tile=2 * int(shape[2]), name=name
+        )
+
+    def function_for(self, shot: Tensor) -> str:
+        from rawpipe.export.targets import select_bucket
+
+        if len(self.functions) == 1:
+            return next(iter(self.functions))
+        return self.buckets[select_bucket(self.buckets, shot.tolist())].name
+
+    def run_packed(self, x: np.ndarray, function: str) -> np.ndarray:
+        from rawpipe.export.mil import run_mil
+
+        fn = self.functions[function]
+        (name,) = fn.inputs
+        (out,) = run_mil(fn, {name: x.astype(np.float32)}).values()
+        return np.asarray(out, np.float32)
+
+    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
+        return torch.from_numpy(self.run_packed(x.numpy(), self.function_for(shot)))
+
+
+# ----------------------------------------------------------------------------------------------
+# engines for registered models (create_engine dispatch)
+# ----------------------------------------------------------------------------------------------
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over the model's state dict (names, shapes, float32 bytes): ties an artifact to the
+    weights it was built from."""
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.float().numpy().tobytes() if t.is_floating_point() else t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("RAWPIPE_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "rawpipe"
+    )
+    return Path(base) / "export"
+
+
+def onnx_engine(
+    name: str,
+    *,
+    pretrained: Any = True,
+    weights: Any = None,
+    threads: int = 1,
+    **model_kwargs: Any,
+) -> OnnxEngine:
+    """The ONNX Runtime engine of registered model ``name``: exported once per weights into
+    ``$RAWPIPE_CACHE/export/`` (dynamic H/W) and reused."""
+    from rawpipe.export.onnx import to_onnx
+    from rawpipe.models import create_model
+
+    net = create_model(name, pretrained=pretrained, weights=weights, **model_kwargs).eval()
+    digest = weights_digest(net)[:16]
+    path = _cache_dir() / f"{name}-{digest}.onnx"
+    if not path.is_file():
+        to_onnx(net, path, tile=(4 * net.total_stride, 4 * net.total_stride), dynamic=True)
+    return OnnxEngine(
+        path, halo=net.halo, total_stride=net.total_stride, threads=threads, name=f"{name}/onnx"
+    )
+
+
+def tflite_engine(
+    name: str,
+    *,
+    pretrained: Any = True,
+    weights: Any = None,
+    artifact: str | os.PathLike[str] | None = None,
+    threads: int = 1,
+    check_weights: bool = True,
+    **model_kwargs: Any,
+) -> TfliteEngine:
+    """The LiteRT engine of registered model ``name`` from a built Android export
+    (``artifact``: a ``manifest.json`` or its directory; default ``export/build/android``).
+
+    With ``check_weights`` the manifest's weights digest must match the model's current weights
+    (else :class:`ArtifactError`: rebuild with ``make export-android``)."""
+    from rawpipe.export.targets import make_buckets, repo_root
+    from rawpipe.models import create_model
+
+    p = Path(artifact) if artifact is not None else repo_root() / "export" / "build" / "android"
+    manifest_path = p / "manifest.json" if p.is_dir() else p
+    if not manifest_path.is_file():
+        raise ArtifactError(
+            f"no TFLite export at {manifest_path}; build it with `make export-android` "
+            "(or `rawpipe export --target android`)"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    if manifest["model"]["name"] != name:
+        raise ArtifactError(
+            f"{manifest_path} holds model {manifest['model']['name']!r}, not {name!r}"
+        )
+    net = create_model(name, pretrained=pretrained, weights=weights, **model_kwargs)
+    if check_weights and manifest["model"]["weights_sha256"] != weights_digest(net):
+        raise ArtifactError(
+            f"{manifest_path} was built from other weights than {name!r} has now; rebuild it "
+            "with `make export-android`"
+        )
+    edges = [b["hi"] for b in manifest["buckets"][:-1]]
+    return TfliteEngine(
+        manifest_path.parent / manifest["artifact"]["file"],
+        halo=net.halo,
+        total_stride=net.total_stride,
+        buckets=make_buckets(edges),
+        threads=threads,
+        name=f"{name}/tflite",
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# timings
+# ----------------------------------------------------------------------------------------------
+
+
+def _time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def benchmark_backends(
+    *,
+    int8_tflite: str | os.PathLike[str],
+    fp32_tflite: str | os.PathLike[str] | None,
+    onnx: str | os.PathLike[str],
+    tiles: Sequence[np.ndarray],
+    signature: str | None = None,
+    threads: int = 2,
+    repeats: int = 5,
+) -> dict[str, Any]:
+    """CPU time of the graph alone on the same VST-domain tiles ``(1,4,h,w)`` float32 for TFLite
+    int8 (XNNPACK delegate, as on a phone CPU; host (de)quantisation excluded), TFLite fp32 and
+    ONNX Runtime fp32, ``threads`` threads each. Returns per backend the median seconds per tile
+    and milliseconds per output megapixel (``(2h)·(2w)`` RGB pixels per tile)."""
+    from rawpipe.export.onnx import ort_session
+    from rawpipe.export.tflite import tflite_interpreter, tflite_io
+
+    h, w = tiles[0].shape[-2:]
+    mp = (2 * h) * (2 * w) / 1e6
+    results: dict[str, Any] = {
+        "threads": threads,
+        "tile_packed": [int(h), int(w)],
+        "repeats": repeats,
+    }
+
+    def tfl(path: str | os.PathLike[str], sig: str | None) -> dict[str, Any]:
+        io = tflite_io(path)
+        key = sig or next(iter(io))
+        interp = tflite_interpreter(path, threads=threads, delegates=True)
+        runner = interp.get_signature_runner(key)
+        xi = io[key]["input"]
+        nhwc = xi.shape[-1] == tiles[0].shape[1]
+        feeds = []
+        for t in tiles:
+            x = t.transpose(0, 2, 3, 1) if nhwc else t
+            if xi.scale is not None:
+                info = np.iinfo(np.dtype(xi.dtype))
+                x = np.clip(np.rint(x / xi.scale) + xi.zero_point, info.min, info.max)
+            feeds.append(np.ascontiguousarray(x.astype(xi.dtype)))
+        times = _time(lambda: [runner(**{xi.name: f}) for f in feeds], repeats)
+        return {"signature": key, "dtype": xi.dtype}, times
+
+    rows: dict[str, tuple[dict[str, Any], list[float]]] = {}
+    rows["tflite_int8"] = tfl(int8_tflite, signature)
+    if fp32_tflite is not None:
+        rows["tflite_fp32"] = tfl(fp32_tflite, None)
+    sess = ort_session(onnx, threads=threads)
+    name = sess.get_inputs()[0].name
+    rows["onnxruntime_fp32"] = (
+        {"dtype": "float32"},
+        _time(lambda: [sess.run(None, {name: t}) for t in tiles], repeats),
+    )
+    for key, (info, times) in rows.items():
+        per_tile = float(np.median(times)) / len(tiles)
+        results[key] = {**info, "s_per_tile": per_tile, "ms_per_mp": 1e3 * per_tile / mp}
+    return results
