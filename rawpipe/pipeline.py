@@ -166,6 +166,7 @@ class _Run:
 
     tile: TileSpec
     progress: bool
+    fixed_size: bool = False
 
 
 def _run_engine(engine: Engine, mosaic: np.ndarray, wb_gains: tuple, noise: Any, run: _Run):
@@ -176,7 +177,9 @@ def _run_engine(engine: Engine, mosaic: np.ndarray, wb_gains: tuple, noise: Any,
         return engine(tile, wb_gains=wb, noise=noise)
 
     with torch.inference_mode():
-        return run_tiled(fn, x, run.tile, out_channels=3, progress=run.progress)
+        return run_tiled(
+            fn, x, run.tile, out_channels=3, fixed_size=run.fixed_size, progress=run.progress
+        )
 
 
 def process_raw(
@@ -241,7 +244,12 @@ def process_raw(
     # Each kept pixel needs its receptive-field radius of real context on every side.
     margin = -(-(int(engine.receptive_field) // 2 + 1) // align) * align
     size = max(-(-tile_size // align) * align, 2 * margin + align)
-    run = _Run(tile=TileSpec(size=size, margin=margin, align=align), progress=progress)
+    fixed = getattr(engine, "fixed_tile", None)
+    if fixed:  # a fixed-shape graph (TFLite, ONNX tile): whole tiles of exactly its size
+        spec = TileSpec(size=int(fixed), margin=int(engine.margin), align=align)
+    else:
+        spec = TileSpec(size=size, margin=margin, align=align)
+    run = _Run(tile=spec, progress=progress, fixed_size=bool(fixed))
     rgb = _run_engine(engine, np.ascontiguousarray(x_rggb, dtype=np.float32), meta.wb_gains,
                       noise_params, run)  # fmt: skip
     linear = denormalize_cfa(rgb, pad)[0].permute(1, 2, 0).contiguous().numpy()

@@ -193,3 +193,17 @@ def test_cfa_equivariance_of_the_pipeline(tmp_path, model):
             assert close.all(), name
         else:
             assert close.mean() >= 0.999, (name, close.mean())
+
+
+def test_onnx_backend_matches_torch_through_process_raw(synthetic_dng, tmp_path):
+    """The fixed-tile ONNX engine, tiled by process_raw, equals the torch engine (fp32)."""
+    pytest.importorskip("onnxruntime")
+    from rawpipe.models import create_engine, create_model, save_weights
+
+    w = save_weights(create_model("student", pretrained=False), tmp_path / "s.safetensors")
+    kwargs = dict(output="linear", noise=(1e-3, 3e-6))
+    ref = rawpipe.process_raw(synthetic_dng, model=create_engine("student", weights=w), **kwargs)
+    onnx = rawpipe.process_raw(
+        synthetic_dng, model=create_engine("student", backend="onnx", weights=w), **kwargs
+    )
+    assert np.abs(ref - onnx).max() <= 1e-4

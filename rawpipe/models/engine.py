@@ -94,11 +94,14 @@ def create_engine(
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend != "torch":
-        raise NotImplementedError(
-            f"backend {backend!r} for model {name!r} is not available yet: it lands with the "
-            "export issue (rawpipe.export); use backend='torch'"
-        )
+    if backend == "onnx":
+        from rawpipe.export.runtime import onnx_engine
+
+        return onnx_engine(name, pretrained=pretrained, weights=weights, **model_kwargs)
+    if backend == "tflite":
+        from rawpipe.export.runtime import tflite_engine
+
+        return tflite_engine(name, pretrained=pretrained, weights=weights, **model_kwargs)
     from rawpipe.models.registry import create_model, get_model_spec
 
     spec = get_model_spec(name)
