@@ -137,4 +137,9 @@ def decode(data: bytes, *, name: str, max_pixels: int) -> LibRawData:
             )
         except rawpy.LibRawError as err:
             raise _libraw_error(err, name) from err
+        except NotImplementedError as err:  # rawpy: a LibRaw `filters` code it cannot describe
+            raise UnsupportedRawError(
+                f"{name}: LibRaw reports a colour filter layout rawpipe cannot interpret ({err}); "
+                "rawpipe handles Bayer sensors only"
+            ) from err
     return result

@@ -323,3 +323,38 @@ def test_bigger_corpus(tmp_path, corpus, hdrmerge_dngs):
         cases.append(("real_flips", f"real_flips_{i}.dng", bytes(b)))
     tally = run_corpus_through_batch(cases, tmp_path, corpus, title="bigger corpus (slow)")
     assert tally.bad == []
+
+
+def test_libraw_filter_codes_rawpy_cannot_describe(tmp_path, corpus, monkeypatch):
+    """Regression F12 (slow corpus, flips_GRBG_102_0155 in a batch worker): LibRaw left a damaged
+    file with ``filters == 94``, for which rawpy's ``raw_pattern`` raises NotImplementedError. Not
+    reproducible on demand (it depended on the worker's history), so simulated here."""
+    import rawpy
+
+    from rawpipe.errors import UnsupportedRawError
+    from rawpipe.raw import read_raw, write_dng
+
+    path = write_dng(tmp_path / "ok.dng", corpus.small_mosaic(), corpus.small_metadata())
+    real_imread = rawpy.imread
+
+    class Odd:
+        def __init__(self, raw):
+            self._raw = raw
+
+        def __enter__(self):
+            self._raw.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self._raw.__exit__(*exc)
+
+        @property
+        def raw_pattern(self):
+            raise NotImplementedError("filters: 94")
+
+        def __getattr__(self, name):
+            return getattr(self._raw, name)
+
+    monkeypatch.setattr(rawpy, "imread", lambda f: Odd(real_imread(f)))
+    with pytest.raises(UnsupportedRawError, match="filters: 94"):
+        read_raw(path)
