@@ -87,6 +87,7 @@ class _GraphEngine:
             return jdd_postprocess(y, shot, read)
 
     def __call__(self, mosaic: Tensor, *, wb_gains: Any = None, noise: Any = None) -> Tensor:
+        from rawpipe.models.engine import _field
         from rawpipe.models.jdd import noise_tensors, pad_to_multiple
         from rawpipe.tiling import TileSpec, pad_for_tiling, run_tiled
 
@@ -123,13 +124,6 @@ class _GraphEngine:
             f"{type(self).__name__}({self.name!r}, alignment={self.alignment}, "
             f"receptive_field={self.receptive_field}, fixed_tile={self.fixed_tile})"
         )
-
-
-def _field(noise: Any, name: str) -> Any:
-    v = getattr(noise, name, None)
-    if v is None:
-        raise TypeError(f"noise must be a NoiseParams (with .shot and .read), got {noise!r}")
-    return v
 
 
 class OnnxEngine(_GraphEngine):
