@@ -107,18 +107,22 @@ def jdd_preprocess(mosaic: Tensor, shot: Tensor, read: Tensor) -> Tensor:
     return generalized_anscombe(packed, _params(shot, read))
 
 
-def jdd_postprocess(out: Tensor, shot: Tensor, read: Tensor) -> Tensor:
+def jdd_postprocess(
+    out: Tensor, shot: Tensor, read: Tensor, *, inverse: str = INVERSE_METHOD
+) -> Tensor:
     """Host step after the network: VST ``(N,12,h,w)`` → linear camera RGB ``(N,3,2h,2w)``.
 
     Depth-to-space (CRD), then the exact unbiased inverse (Mäkitalo & Foi 2013) per colour with
-    :func:`colour_noise` parameters. Notes: not clipped; the inverse is extended linearly below
-    its domain, so its gradients never vanish."""
+    :func:`colour_noise` parameters. ``inverse`` picks another inverse of
+    :func:`rawpipe.noise.inverse_generalized_anscombe` (for comparisons only: the networks are
+    trained for the exact unbiased one). Notes: not clipped; the inverse is extended linearly
+    below its domain, so its gradients never vanish."""
     from rawpipe.noise import inverse_generalized_anscombe
 
     check_shape(out, ["N", "12", "h", "w"], "network output")
     shot, read = colour_noise(*floor_noise(shot, read))
     rgb_vst = depth_to_space(out.float())
-    return inverse_generalized_anscombe(rgb_vst, _params(shot, read), method=INVERSE_METHOD)
+    return inverse_generalized_anscombe(rgb_vst, _params(shot, read), method=inverse)
 
 
 def vst_target(target: Tensor, shot: Tensor, read: Tensor) -> Tensor:
@@ -195,10 +199,12 @@ class JDDNet(nn.Module):
         shot, read = self._noise(mosaic, shot, read)
         return self._net(jdd_preprocess(mosaic, shot, read), features=True)
 
-    def postprocess(self, out: Tensor, shot: Any, read: Any) -> Tensor:
+    def postprocess(
+        self, out: Tensor, shot: Any, read: Any, *, inverse: str = INVERSE_METHOD
+    ) -> Tensor:
         """:func:`jdd_postprocess` with :func:`noise_tensors` conversion."""
         shot, read = noise_tensors(shot, read, out.shape[0], device=out.device)
-        return jdd_postprocess(out, shot, read)
+        return jdd_postprocess(out, shot, read, inverse=inverse)
 
     def forward(self, mosaic: Tensor, shot: Any, read: Any) -> Tensor:
         """RGGB mosaic ``(N,1,H,W)`` (normalised) → linear camera RGB ``(N,3,H,W)``, not clipped."""
