@@ -5,11 +5,14 @@
 - :mod:`rawpipe.evaluation.methods`: every compared method as ``method(item) -> (3, H, W)``
   linear camera RGB (networks with a chosen inverse VST, any engine, LibRaw AHD ± fastNlMeans);
 - :mod:`rawpipe.evaluation.report`: runs over the fixed validation split and the flat dark
-  patches, NLM strength tuning, markdown tables.
+  patches, NLM strength tuning, markdown tables;
+- :mod:`rawpipe.evaluation.bracket`: the real hdrmerge bracket as an item (dark frame vs a
+  registered, exposure-matched brighter frame).
 """
 
 from __future__ import annotations
 
+from rawpipe.evaluation.bracket import bracket_item, register_translation
 from rawpipe.evaluation.methods import EngineMethod, LibRawMethod, NetworkMethod, item_noise
 from rawpipe.evaluation.metrics import (
     BORDER,
@@ -43,6 +46,7 @@ __all__ = [
     "LibRawMethod",
     "NetworkMethod",
     "bias_vs_signal",
+    "bracket_item",
     "chroma_noise",
     "cpsnr",
     "dark_mask",
@@ -53,6 +57,7 @@ __all__ = [
     "luminance",
     "region_bias",
     "region_psnr",
+    "register_translation",
     "score_item",
     "srgb_linear",
     "table_markdown",

@@ -90,19 +90,26 @@ def dark_mask(
     *,
     fraction: float = DARK_FRACTION,
     border: int = BORDER,
+    valid: Tensor | None = None,
 ) -> Tensor:
     """Boolean ``(N, H, W)``: the darkest ``fraction`` of each image's pixels by true luminance,
-    ``border`` pixels from every side excluded (ties at the threshold included)."""
+    ``border`` pixels from every side excluded (ties at the threshold included). With ``valid``
+    (``(H, W)`` or ``(N, H, W)`` bool), only valid pixels count and are selected."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     y = luminance(target, wb, cam_to_srgb)
     n, h, w = y.shape
     rows, cols = _inner(h, w, border)
-    mask = torch.zeros_like(y, dtype=torch.bool)
+    ok = torch.zeros_like(y, dtype=torch.bool)
+    ok[:, rows, cols] = True
+    if valid is not None:
+        ok &= torch.as_tensor(valid, dtype=torch.bool).expand(n, h, w)
+    mask = torch.zeros_like(ok)
     for i in range(n):
-        inner = y[i, rows, cols]
-        threshold = torch.quantile(inner.flatten(), fraction)
-        mask[i, rows, cols] = inner <= threshold
+        if not bool(ok[i].any()):
+            raise ValueError("no valid pixels to take a dark region from")
+        threshold = torch.quantile(y[i][ok[i]], fraction)
+        mask[i] = ok[i] & (y[i] <= threshold)
     return mask
 
 

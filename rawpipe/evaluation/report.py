@@ -50,12 +50,23 @@ def _progress(iterable: Any, desc: str, enabled: bool) -> Any:
 
 def score_item(pred: torch.Tensor, item: Mapping[str, Any]) -> dict[str, Any]:
     """All per-image metrics of one prediction: CPSNR, and over the dark region (darkest 20 % of
-    true luminance) PSNR, per-channel bias and chroma noise."""
+    true luminance) PSNR, per-channel bias and chroma noise.
+
+    An item with ``valid`` (``(H, W)`` bool, e.g. :func:`rawpipe.evaluation.bracket_item`) is
+    scored on those pixels only (CPSNR becomes the PSNR over them), and one with ``display_gain``
+    after multiplying prediction and target by it."""
     wb, m, target = item["wb"], item["cam_to_srgb"], item["target"]
-    mask = dark_mask(target, wb, m)
+    gain = float(item.get("display_gain", 1.0))
+    pred, target = pred * gain, target * gain
+    valid = item.get("valid")
+    mask = dark_mask(target, wb, m, valid=valid)
     bias = region_bias(pred, target, mask)
+    if valid is None:
+        overall = cpsnr(pred, target, wb, m)
+    else:
+        overall = region_psnr(pred, target, wb, m, torch.as_tensor(valid)[None])
     return {
-        "cpsnr": cpsnr(pred, target, wb, m),
+        "cpsnr": overall,
         "dark_psnr": region_psnr(pred, target, wb, m, mask),
         "dark_bias": bias["rel"],
         "dark_bias_abs": bias["abs"],
