@@ -58,3 +58,8 @@ clean:
 -include export/Makefile.inc
 -include fuzz/Makefile.inc
 -include rawpipe/train/Makefile.inc
+
+# Notebooks: executed in full, HTML reports in notebooks/build/ (make test runs them in fast mode).
+.PHONY: notebooks
+notebooks: setup export-android export-ios
+	$(BIN)/python scripts/run_notebooks.py
