@@ -17,6 +17,10 @@ help:
 	@echo "make lint         ruff check + format check"
 	@echo "make data-raw     fetch + verify the real hdrmerge DNGs into \$$RAWPIPE_CACHE (~/.cache/rawpipe)"
 	@echo "make data-photos  fetch + verify the clean photographs"
+	@echo "make eval         issue-4 quality table on the validation split (build/eval/eval.md)"
+	@echo "make notebooks    execute the notebooks, HTML reports in notebooks/build/"
+	@echo "make bench        process_raw vs rawpy/OpenCV/demosaicnet: time, RSS (build/bench/bench.md)"
+	@echo "make train-teacher / distill / export-android / export-ios / parity / fuzz: see README"
 
 setup: $(STAMP)
 
@@ -63,3 +67,9 @@ clean:
 .PHONY: notebooks
 notebooks: setup export-android export-ios
 	$(BIN)/python scripts/run_notebooks.py
+
+# Benchmarks (issue 7): process_raw per backend vs rawpy AHD, OpenCV + NLM, demosaicnet; RSS series.
+BENCH_ARGS ?= --memory
+.PHONY: bench
+bench: setup export-android
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
