@@ -45,6 +45,8 @@ DEFAULT_MODEL = "classical"
 # (shot, read) used when a frame carries no noise information and is too small or flat to estimate
 # it from: a low, clean-ISO level (PMRID's ISO 100 in normalised units).
 FALLBACK_NOISE = (7e-5, 2e-7)
+# Tile edge (raw pixels) for engines that do not say (``default_tile``).
+_DEFAULT_TILE = 512
 # Rows of the image rendered at once to sRGB: bounds the memory of the host-side post-processing.
 _RENDER_ROWS = 512
 
@@ -193,7 +195,7 @@ def process_raw(
     overwrite: bool = False,
     bit_depth: int = 8,
     tone: bool = False,
-    tile_size: int = 512,
+    tile_size: int | None = None,
     threads: int | None = None,
     progress: bool = False,
 ) -> np.ndarray:
@@ -213,7 +215,10 @@ def process_raw(
         out_path: write the result here (PNG/JPEG/TIFF by extension for sRGB, ``.dng`` for dng,
             ``.npy``/``.tif`` for linear). Refuses the input path and existing files unless
             ``overwrite=True``. Written atomically.
-        tile_size: tile edge in raw pixels (memory stays bounded on any image size).
+        tile_size: tile edge in raw pixels (memory stays bounded on any image size); default:
+            the engine's ``default_tile`` (512 for the classical engine; 2048 for networks,
+            whose receptive-field overlap would otherwise dominate the work). Fixed-shape
+            graphs (TFLite) always use their own tile.
         threads: torch intra-op threads (default: torch's own choice).
 
     Returns:
@@ -243,6 +248,8 @@ def process_raw(
     align = max(2, int(engine.alignment))
     # Each kept pixel needs its receptive-field radius of real context on every side.
     margin = -(-(int(engine.receptive_field) // 2 + 1) // align) * align
+    if tile_size is None:
+        tile_size = int(getattr(engine, "default_tile", _DEFAULT_TILE))
     size = max(-(-tile_size // align) * align, 2 * margin + align)
     fixed = getattr(engine, "fixed_tile", None)
     if fixed:  # a fixed-shape graph (TFLite, ONNX tile): whole tiles of exactly its size

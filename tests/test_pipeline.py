@@ -32,7 +32,7 @@ def sample1(hdrmerge_dngs):
 @pytest.fixture(scope="module")
 def linear_sample1(sample1):
     torch.set_num_threads(2)
-    return rawpipe.process_raw(sample1, output="linear")
+    return rawpipe.process_raw(sample1, output="linear", model="classical")
 
 
 @pytest.mark.data

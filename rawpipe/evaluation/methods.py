@@ -153,22 +153,28 @@ class LibRawMethod:
         gains = cam_wb / cam_wb.min()  # LibRaw scales its multipliers to a minimum of 1
         return (out.astype(np.float64) / 65535.0 / gains).transpose(2, 0, 1)
 
-    def __call__(self, item: dict[str, Any]) -> Tensor:
-        linear = torch.from_numpy(self.linear_ahd(item))
-        if self.nlm_h is None:
-            return linear.float()
+    @staticmethod
+    def denoise_nlm(linear: Tensor, wb: Any, cam_to_srgb: Any, h: float) -> Tensor:
+        """fastNlMeans (``h`` = ``hColor``) on the 8-bit sRGB rendering of linear camera RGB
+        ``(3, H, W)``, mapped back to linear camera RGB (float64)."""
         import cv2
 
         from rawpipe.color import deprocess, process
 
-        wb = torch.as_tensor(item["wb"], dtype=torch.float64)
-        m = torch.as_tensor(item["cam_to_srgb"], dtype=torch.float64)
-        srgb = process(linear, wb, m, clip=True)
+        wb = torch.as_tensor(wb, dtype=torch.float64)
+        m = torch.as_tensor(cam_to_srgb, dtype=torch.float64)
+        srgb = process(linear.double(), wb, m, clip=True)
         u8 = np.clip(np.rint(srgb.numpy().transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
         bgr = np.ascontiguousarray(u8[..., ::-1])
-        den = cv2.fastNlMeansDenoisingColored(bgr, None, self.nlm_h, self.nlm_h, 7, 21)
+        den = cv2.fastNlMeansDenoisingColored(bgr, None, float(h), float(h), 7, 21)
         back = torch.from_numpy(den[..., ::-1].astype(np.float64).transpose(2, 0, 1) / 255.0)
-        return deprocess(back, wb, m).float()
+        return deprocess(back, wb, m)
+
+    def __call__(self, item: dict[str, Any]) -> Tensor:
+        linear = torch.from_numpy(self.linear_ahd(item))
+        if self.nlm_h is None:
+            return linear.float()
+        return self.denoise_nlm(linear, item["wb"], item["cam_to_srgb"], self.nlm_h).float()
 
     def __repr__(self) -> str:
         return f"LibRawMethod(nlm_h={self.nlm_h})"

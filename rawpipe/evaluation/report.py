@@ -161,9 +161,6 @@ def tune_nlm(
     """Tune the fastNlMeans strength of the LibRaw AHD baseline per level on the validation set
     (mean CPSNR); returns the tuned method (use it in :func:`evaluate_levels`) and the sweep
     ``{level: {h: cpsnr}}``. AHD runs once per image; only the denoiser is swept."""
-    import cv2
-
-    from rawpipe.color import deprocess, process
     from rawpipe.data import validation_set
     from rawpipe.evaluation.methods import LibRawMethod
 
@@ -174,19 +171,9 @@ def tune_nlm(
         per_h: dict[float, list[float]] = {float(h): [] for h in strengths}
         for item in _progress(items, f"tune NLM {level}", progress):
             linear = torch.from_numpy(LibRawMethod.linear_ahd(item))
-            wb = torch.as_tensor(item["wb"], dtype=torch.float64)
-            m = torch.as_tensor(item["cam_to_srgb"], dtype=torch.float64)
-            srgb = process(linear, wb, m, clip=True).numpy().transpose(1, 2, 0)
-            bgr = np.ascontiguousarray(
-                np.clip(np.rint(srgb * 255), 0, 255).astype(np.uint8)[..., ::-1]
-            )
+            wb, m = item["wb"], item["cam_to_srgb"]
             for h in per_h:
-                if h == 0:
-                    pred = linear
-                else:
-                    den = cv2.fastNlMeansDenoisingColored(bgr, None, h, h, 7, 21)
-                    back = den[..., ::-1].astype(np.float64).transpose(2, 0, 1) / 255.0
-                    pred = deprocess(torch.from_numpy(back), wb, m)
+                pred = linear if h == 0 else LibRawMethod.denoise_nlm(linear, wb, m, h)
                 per_h[h].append(cpsnr(pred, item["target"], wb, m))
         sweep[level] = {h: float(np.mean(v)) for h, v in per_h.items()}
         best[level] = max(sweep[level], key=sweep[level].__getitem__)

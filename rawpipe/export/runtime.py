@@ -64,6 +64,7 @@ class _GraphEngine:
     """Host steps around a graph call ``_run_graph(x_vst (1,4,h,w), shot (4,)) -> (1,12,h,w)``."""
 
     needs_noise = True
+    default_tile = 2048  # raw pixels per tile for a dynamic-shape graph (see NetworkEngine)
 
     def __init__(self, *, halo: int, total_stride: int, fixed_tile: int | None, name: str) -> None:
         self.name = name

@@ -36,6 +36,9 @@ class NetworkEngine:
     """
 
     needs_noise = True
+    default_tile = 2048
+    """Tile edge (raw pixels) ``process_raw`` uses by default: the receptive-field margin (160 raw
+    pixels per side for the student) is discarded, so small tiles would redo most of the work."""
 
     def __init__(self, net: torch.nn.Module | JDDNet, *, device: str | torch.device | None = None):
         jdd = net if isinstance(net, JDDNet) else JDDNet(net)
