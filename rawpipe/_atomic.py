@@ -16,7 +16,9 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
     The temporary file keeps ``path``'s suffix (writers pick the format from it). On any exception
-    the temporary file is removed and ``path`` is untouched.
+    the temporary file is removed and ``path`` is untouched. The result gets the permissions a
+    plain ``open()`` would give it (``0o666`` less the umask; an existing file's own mode when it
+    is replaced), not ``mkstemp``'s private ``0o600``.
     """
     from rawpipe.errors import OutputExistsError
 
@@ -33,10 +35,33 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
         yield tmp_path
         if not overwrite and path.exists():
             raise OutputExistsError(f"{path} appeared while writing; not replacing it")
+        if tmp_path.exists():  # a writer may have replaced the file: only chmod what is there
+            os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _mode_for(path: Path) -> int:
+    """The mode a new file at ``path`` would get from ``open()``, or the existing file's mode."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux reports it without changing it; os.umask(0) briefly would race with other threads.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def atomic_write_bytes(

@@ -206,3 +206,23 @@ def test_killed_during_write_never_leaves_a_partial_output(tmp_path):
     leftovers = sorted(p.name for p in out_dir.iterdir() if p.name not in ("old.png",))
     assert len(leftovers) == 2
     assert all(n.startswith((".new.", ".old.")) and n.endswith(".tmp.png") for n in leftovers)
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    """mkstemp creates 0o600 files; an output must be readable like any file the user writes."""
+    import os
+    import stat
+
+    from rawpipe._atomic import atomic_write_bytes
+
+    umask = os.umask(0o022)
+    try:
+        p = atomic_write_bytes(tmp_path / "new.bin", b"x")
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644
+        q = tmp_path / "existing.bin"
+        q.write_bytes(b"old")
+        q.chmod(0o640)
+        atomic_write_bytes(q, b"new")
+        assert stat.S_IMODE(q.stat().st_mode) == 0o640 and q.read_bytes() == b"new"
+    finally:
+        os.umask(umask)
