@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 Output = Literal["srgb", "linear", "dng"]
-DEFAULT_MODEL = "classical"
+DEFAULT_MODEL = "student"
 # (shot, read) used when a frame carries no noise information and is too small or flat to estimate
 # it from: a low, clean-ISO level (PMRID's ISO 100 in normalised units).
 FALLBACK_NOISE = (7e-5, 2e-7)
@@ -207,8 +207,8 @@ def process_raw(
             ``"linear"`` → float32 H×W×3 camera RGB: black removed, divided by (white − black), no
             white balance, no colour matrix, unclipped, same H×W as the visible raw area;
             ``"dng"`` → the same linear data, written as a linear DNG (needs ``out_path``).
-        model: ``"classical"`` (Menon 2007; ``"classical:malvar2004"`` etc.), ``"student"``,
-            ``"teacher"``, or an Engine instance.
+        model: ``"student"`` (default: the shipped, trained JDD student), ``"teacher"``,
+            ``"classical"`` (Menon 2007; ``"classical:malvar2004"`` etc.), or an Engine instance.
         backend: ``"torch"``, ``"onnx"`` or ``"tflite"`` (networks only).
         noise: NoiseParams or (shot, read) in normalised units; default: DNG NoiseProfile, then a
             calibration profile, then an estimate from the image.
