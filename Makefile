@@ -65,7 +65,7 @@ clean:
 
 # Notebooks: executed in full, HTML reports in notebooks/build/ (make test runs them in fast mode).
 .PHONY: notebooks
-notebooks: setup export-android export-ios
+notebooks: setup export-android
 	$(BIN)/python scripts/run_notebooks.py
 
 # Benchmarks (issue 7): process_raw per backend vs rawpy AHD, OpenCV + NLM, demosaicnet; RSS series.
