@@ -4,7 +4,8 @@
     python scripts/run_notebooks.py --fast          # small inputs (what ``make test`` runs)
     python scripts/run_notebooks.py notebooks/noise_calibration.ipynb
 
-The committed notebooks carry no outputs; executed copies go to ``notebooks/build/`` (ignored).
+The committed notebooks carry no outputs; executed copies (HTML and ``.executed.ipynb``) go to
+``notebooks/build/`` (ignored).
 A cell error fails the run (exit 1) and names the notebook and cell.
 """
 
@@ -72,6 +73,9 @@ def main() -> int:
             failed += 1
             continue
         html = to_html(nb, args.out / f"{path.stem}.html")
+        import nbformat
+
+        nbformat.write(nb, args.out / f"{path.stem}.executed.ipynb")
         print(f"{path.name}: {time.time() - t0:.0f} s -> {html}")
     return 1 if failed else 0
 
