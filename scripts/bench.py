@@ -220,16 +220,10 @@ def _child(name: str, path: Path, threads: int, repeats: int, timeout: float) ->
 
 
 def model_macs() -> dict:
-    from rawpipe.models import count_parameters, create_model, macs_per_output_megapixel
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from evaluate import model_stats
 
-    out = {}
-    for name in ("student", "teacher"):
-        net = create_model(name, pretrained=False).eval()
-        s = int(net.total_stride)
-        out[name] = {
-            "gmac_per_mp": macs_per_output_megapixel(net, (8 * s, 8 * s)) / 1e9,
-            "params": count_parameters(net),
-        }
+    out = {name: model_stats(name) for name in ("student", "teacher")}
     out["demosaicnet"] = {"gmac_per_mp": 143.0, "params": 561_000, "note": "REFERENCES.md"}
     return out
 

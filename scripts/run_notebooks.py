@@ -63,6 +63,8 @@ def main() -> int:
     p.add_argument("--fast", action="store_true", help="small inputs (RAWPIPE_NB_FAST=1)")
     p.add_argument("--out", type=Path, default=ROOT / "notebooks" / "build")
     args = p.parse_args()
+    import nbformat
+
     failed = 0
     for path in args.notebooks or NOTEBOOKS:
         t0 = time.time()
@@ -73,8 +75,6 @@ def main() -> int:
             failed += 1
             continue
         html = to_html(nb, args.out / f"{path.stem}.html")
-        import nbformat
-
         nbformat.write(nb, args.out / f"{path.stem}.executed.ipynb")
         print(f"{path.name}: {time.time() - t0:.0f} s -> {html}")
     return 1 if failed else 0

@@ -62,9 +62,10 @@ class EngineMethod:
         return f"EngineMethod({self.name!r})"
 
 
-class NetworkMethod:
+class NetworkMethod(EngineMethod):
     """A JDD network (``student``/``teacher`` or an ``nn.Module``) with inverse VST ``inverse``
-    (any method of :func:`rawpipe.noise.inverse_generalized_anscombe`)."""
+    (any method of :func:`rawpipe.noise.inverse_generalized_anscombe`): a
+    :class:`rawpipe.models.NetworkEngine` as a method."""
 
     def __init__(
         self,
@@ -75,30 +76,18 @@ class NetworkMethod:
         weights: Any = None,
         name: str | None = None,
     ) -> None:
-        from rawpipe.models import JDDNet, create_model
-        from rawpipe.noise import INVERSE_METHODS
+        from rawpipe.models import NetworkEngine, create_model
 
-        if inverse not in INVERSE_METHODS:
-            raise ValueError(f"inverse must be one of {INVERSE_METHODS}, got {inverse!r}")
         if isinstance(model, str):
             label = model
             model = create_model(model, pretrained=pretrained, weights=weights)
         else:
             label = getattr(model, "model_name", type(model).__name__)
-        self.jdd = (model if isinstance(model, JDDNet) else JDDNet(model)).eval()
+        engine = NetworkEngine(model, inverse=inverse)
         self.inverse = inverse
-        self.name = name or (label if inverse == "exact_unbiased" else f"{label} ({inverse})")
-
-    def __call__(self, item: dict[str, Any]) -> Tensor:
-        from rawpipe.models.jdd import noise_tensors, pad_to_multiple
-
-        mosaic = torch.as_tensor(item["mosaic"], dtype=torch.float32)[None]
-        shot, read = noise_tensors(item["shot"], item["read"], 1)
-        x, (h, w) = pad_to_multiple(mosaic, self.jdd.alignment)
-        with torch.inference_mode():
-            vst = self.jdd.forward_vst(x, shot, read)
-            out = self.jdd.postprocess(vst, shot, read, inverse=self.inverse)
-        return out[0, :, :h, :w].float()
+        super().__init__(
+            engine, name or (label if inverse == "exact_unbiased" else f"{label} ({inverse})")
+        )
 
     def __repr__(self) -> str:
         return f"NetworkMethod({self.name!r})"

@@ -142,12 +142,10 @@ def region_bias(pred: Any, target: Any, mask: Tensor) -> dict[str, Any]:
     — prediction − target in normalised units, the same divided by the target's mean there, and
     that mean. Linear camera RGB, no white balance (the level a raw pipeline must keep)."""
     p, t = _batch(pred, "pred"), _batch(target, "target")
-    sel = mask[:, None].expand_as(p)
-    if not bool(sel.any()):
+    if not bool(mask.any()):
         raise ValueError("empty mask")
-    err = (p - t).permute(1, 0, 2, 3)[sel.permute(1, 0, 2, 3)].reshape(3, -1)
-    ref = t.permute(1, 0, 2, 3)[sel.permute(1, 0, 2, 3)].reshape(3, -1)
-    mean_err, mean_ref = err.mean(dim=1), ref.mean(dim=1)
+    mean_err = torch.stack([(p - t)[:, c][mask].mean() for c in range(3)])
+    mean_ref = torch.stack([t[:, c][mask].mean() for c in range(3)])
     return {
         "abs": mean_err.tolist(),
         "rel": (mean_err / mean_ref.clamp(min=1e-12)).tolist(),

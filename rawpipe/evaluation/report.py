@@ -192,9 +192,10 @@ def evaluate_flat_patches(
     patches = flat_dark_patches() if patches is None else patches
     out: dict[str, dict[str, Any]] = {}
     for name, method in methods.items():
-        fn = method.for_level("iso1600") if hasattr(method, "for_level") else method
         rows = []
         for p in _progress(patches, f"flat patches: {name}", progress):
+            # a per-level method (the tuned NLM) runs with the strength of the patch's level
+            fn = method.for_level(p["level"]) if hasattr(method, "for_level") else method
             shot = float(torch.as_tensor(p["shot"]).flatten()[0])
             r = flat_patch_level_error(fn(p), p["target"], shot)
             rows.append({"level": p["level"], "counts": [float(c) for c in p["counts"]], **r})

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from rawpipe._check import check_shape
-from rawpipe.models.jdd import JDDNet, noise_tensors, pad_to_multiple
+from rawpipe.models.jdd import INVERSE_METHOD, JDDNet, noise_tensors, pad_to_multiple
 
 __all__ = ["BACKENDS", "NetworkEngine", "create_engine"]
 
@@ -28,7 +28,9 @@ class NetworkEngine:
     ``mosaic`` is a normalised RGGB mosaic (H, W even); ``noise`` a ``NoiseParams`` (floats or
     4-tuples per RGGB channel, normalised units) — required (``needs_noise = True``). The output
     is linear camera RGB without white balance, not clipped. ``wb_gains`` is accepted for the
-    interface and not used: the network works on unbalanced camera RGB.
+    interface and not used: the network works on unbalanced camera RGB. ``inverse`` picks the
+    inverse VST (default: the exact unbiased one the networks are trained for; others are for
+    comparisons, see :class:`rawpipe.evaluation.NetworkMethod`).
 
     Inputs whose size is not a multiple of ``alignment`` are padded (mirrored 2×2 cells) and the
     result cropped back. Attributes in raw pixels: ``alignment`` = 2·total_stride,
@@ -40,7 +42,18 @@ class NetworkEngine:
     """Tile edge (raw pixels) ``process_raw`` uses by default: the receptive-field margin (160 raw
     pixels per side for the student) is discarded, so small tiles would redo most of the work."""
 
-    def __init__(self, net: torch.nn.Module | JDDNet, *, device: str | torch.device | None = None):
+    def __init__(
+        self,
+        net: torch.nn.Module | JDDNet,
+        *,
+        device: str | torch.device | None = None,
+        inverse: str = INVERSE_METHOD,
+    ):
+        from rawpipe.noise import INVERSE_METHODS
+
+        if inverse not in INVERSE_METHODS:
+            raise ValueError(f"inverse must be one of {INVERSE_METHODS}, got {inverse!r}")
+        self.inverse = inverse
         jdd = net if isinstance(net, JDDNet) else JDDNet(net)
         if device is not None:
             jdd = jdd.to(device)
@@ -64,7 +77,8 @@ class NetworkEngine:
         x = mosaic.to(self.device, torch.float32)
         x, (h, w) = pad_to_multiple(x, self.alignment)
         with torch.inference_mode():
-            y = self.jdd(x, shot, read)
+            vst = self.jdd.forward_vst(x, shot, read)
+            y = self.jdd.postprocess(vst, shot, read, inverse=self.inverse)
         return y[..., :h, :w].to(mosaic.device)
 
     def __repr__(self) -> str:
