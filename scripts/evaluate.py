@@ -82,7 +82,17 @@ def main() -> int:
     results = evaluate_levels(
         methods, levels=levels, max_size=args.max_size, limit=args.limit, curves=True
     )
-    flat = evaluate_flat_patches({k: v for k, v in methods.items() if k != "Menon 2007"})
+    from rawpipe.data import flat_dark_patches
+
+    patch_levels = [lvl for lvl in ("iso400", "iso1600", "iso6400") if lvl in levels]
+    flat = (
+        evaluate_flat_patches(
+            {k: v for k, v in methods.items() if k != "Menon 2007"},
+            patches=flat_dark_patches(levels=patch_levels),
+        )
+        if patch_levels
+        else {}
+    )
 
     demosaicnet = None
     if not args.skip_demosaicnet and "clean" in levels:
@@ -141,7 +151,7 @@ def main() -> int:
         md.append(f"| {m} | " + " | ".join(cells) + " |")
     md += [
         "",
-        "## Flat dark patches (0.5–20 e⁻, ISO 400/1600/6400): level accuracy",
+        f"## Flat dark patches (0.5–20 e⁻, {'/'.join(patch_levels) or 'none'}): level accuracy",
         "",
         "| method | within max(2 %, 0.05 e⁻) | worst error / tolerance |",
         "|---|---|---|",

@@ -147,6 +147,8 @@ class _TunedNLM:
     def for_level(self, level: str) -> Method:
         from rawpipe.evaluation.methods import LibRawMethod
 
+        if level not in self.strengths:
+            raise ValueError(f"NLM not tuned for level {level!r} (tuned: {sorted(self.strengths)})")
         return LibRawMethod(self.strengths[level])
 
 

@@ -27,6 +27,8 @@ def test_evaluate_levels_and_tuned_nlm_make_one_table():
                             progress=False)  # fmt: skip
     assert set(sweep["iso6400"]) == {0.0, 8.0}
     assert tuned.strengths["iso6400"] == 8.0  # ISO 6400 is far too noisy to leave undenoised
+    with pytest.raises(ValueError, match="not tuned for level 'clean'"):
+        tuned.for_level("clean")
     methods = {"menon": EngineMethod(create_engine("classical")), "nlm": tuned}
     res = evaluate_levels(methods, levels=("iso6400",), max_size=96, limit=2, progress=False,
                           curves=True)  # fmt: skip
