@@ -17,10 +17,10 @@ The recipe (ARCHITECTURE.md), one small step each::
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -70,8 +70,11 @@ class Engine:
         raise NotImplementedError
 
 
-def get_engine(model: str | Engine, backend: str = "torch") -> Engine:
-    """The engine for a model name (``"classical"``, ``"student"``, ``"teacher"``) and backend."""
+def get_engine(
+    model: str | Engine, backend: str = "torch", *, threads: int | None = None
+) -> Engine:
+    """The engine for a model name (``"classical"``, ``"student"``, ``"teacher"``) and backend
+    (``threads``: ONNX Runtime / LiteRT threads, default torch's thread count)."""
     if not isinstance(model, str):
         return model
     if model == "classical" or model.startswith("classical:"):
@@ -83,7 +86,7 @@ def get_engine(model: str | Engine, backend: str = "torch") -> Engine:
         return ClassicalEngine(method=method)
     from rawpipe.models import create_engine  # networks (student, teacher) and their backends
 
-    return create_engine(model, backend=backend)
+    return create_engine(model, backend=backend, threads=threads)
 
 
 def resolve_noise(raw: Any, noise: Any = None) -> Any:
@@ -107,6 +110,26 @@ def resolve_noise(raw: Any, noise: Any = None) -> Any:
     return params
 
 
+# Entries of the encoding table render_srgb quantises clipped linear sRGB to: one output code is
+# ≥ 12 entries (8 bit) or ≥ 1.2 entries (16 bit) even on the steepest (12.92) part of the curve.
+_LUT_BITS = {8: 16, 16: 20}
+
+
+@functools.lru_cache(maxsize=4)
+def _encoding_table(bit_depth: int, tone: bool) -> np.ndarray:
+    """Linear sRGB in [0, 1] at ``2**_LUT_BITS`` evenly spaced points → the output code: sRGB
+    curve, optional tone curve, rounding to ``bit_depth``."""
+    from rawpipe.color import srgb_gamma_compression, tone_curve
+
+    n = 2 ** _LUT_BITS[bit_depth]
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    v = srgb_gamma_compression(torch.linspace(0.0, 1.0, n, dtype=torch.float64))
+    if tone:
+        v = tone_curve(v)
+    peak = float(np.iinfo(dtype).max)
+    return np.round(v.clamp(0, 1).numpy() * peak).astype(dtype)
+
+
 def render_srgb(
     linear: np.ndarray,
     metadata: Any,
@@ -116,25 +139,34 @@ def render_srgb(
     orientation: bool = True,
 ) -> np.ndarray:
     """Linear camera RGB H×W×3 → sRGB uint8/uint16: white balance, camera→sRGB, clip, sRGB curve,
-    optional tone curve, EXIF orientation. Rendered in strips of rows to bound memory."""
-    from rawpipe.color import camera_to_srgb_matrix, process
+    optional tone curve, EXIF orientation (:func:`rawpipe.color.process`, then rounding).
+
+    White balance and colour matrix are one 3×3 product per pixel; the curves are one table of
+    ``2**16`` (8 bit) or ``2**20`` (16 bit) entries indexed by the clipped value, so a code is
+    within one step of rounding the exact curve (measured: identical for > 99 % of pixels).
+    Rendered in strips of rows to bound memory; NaN renders as 0.
+    """
+    import cv2
+
+    from rawpipe.color import camera_to_srgb_matrix
 
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-    dtype = np.uint8 if bit_depth == 8 else np.uint16
-    peak = float(np.iinfo(dtype).max)
-    wb = torch.tensor(metadata.wb_gains, dtype=torch.float32)
-    cam_to_srgb = torch.as_tensor(
-        np.asarray(camera_to_srgb_matrix(np.asarray(metadata.xyz_to_camera))), dtype=torch.float32
-    )
+    table = _encoding_table(bit_depth, bool(tone))
+    top = len(table) - 1
+    index_dtype = np.uint16 if len(table) <= 65536 else np.uint32
+    cam_to_srgb = np.asarray(camera_to_srgb_matrix(np.asarray(metadata.xyz_to_camera)), np.float64)
+    m = (cam_to_srgb * np.asarray(metadata.wb_gains, np.float64)[None, :]).astype(np.float32)
     h, w, _ = linear.shape
-    out = np.empty((h, w, 3), dtype=dtype)
+    out = np.empty((h, w, 3), dtype=table.dtype)
     for y0 in range(0, h, _RENDER_ROWS):
-        strip = torch.from_numpy(np.ascontiguousarray(linear[y0 : y0 + _RENDER_ROWS]))
-        strip = strip.permute(2, 0, 1)[None].float()
-        srgb = process(strip, wb, cam_to_srgb, tone=tone)
-        srgb = srgb.clamp(0, 1)[0].permute(1, 2, 0).numpy()
-        out[y0 : y0 + _RENDER_ROWS] = np.round(srgb * peak).astype(dtype)
+        strip = np.ascontiguousarray(linear[y0 : y0 + _RENDER_ROWS], dtype=np.float32)
+        x = cv2.transform(strip, m)  # x[..., i] = Σ_j m[i, j]·strip[..., j]
+        np.fmax(x, np.float32(0.0), out=x)  # fmax/fmin, not clip: NaN becomes 0, never an index
+        np.fmin(x, np.float32(1.0), out=x)
+        x *= np.float32(top)
+        x += np.float32(0.5)
+        out[y0 : y0 + _RENDER_ROWS] = table[x.astype(index_dtype)]
     if orientation:
         from rawpipe.image_io import apply_orientation
 
@@ -162,16 +194,26 @@ def _exif_of(metadata: Any) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class _Run:
-    """Options of one process_raw call that the engine stage needs."""
-
-    tile: TileSpec
-    progress: bool
-    fixed_size: bool = False
-
-
-def _run_engine(engine: Engine, mosaic: np.ndarray, wb_gains: tuple, noise: Any, run: _Run):
+def _run_engine(
+    engine: Engine,
+    mosaic: np.ndarray,
+    wb_gains: tuple,
+    noise: Any,
+    tile_size: int | None,
+    progress: bool,
+) -> np.ndarray:
+    """Any engine tiled over the RGGB mosaic ``(H, W)`` → ``(H, W, 3)`` float32; each kept pixel
+    gets its receptive-field radius of real context on every side."""
+    align = max(2, int(engine.alignment))
+    margin = -(-(int(engine.receptive_field) // 2 + 1) // align) * align
+    if tile_size is None:
+        tile_size = int(getattr(engine, "default_tile", _DEFAULT_TILE))
+    size = max(-(-tile_size // align) * align, 2 * margin + align)
+    fixed = getattr(engine, "fixed_tile", None)
+    if fixed:  # a fixed-shape graph: whole tiles of exactly its size
+        spec = TileSpec(size=int(fixed), margin=int(engine.margin), align=align)
+    else:
+        spec = TileSpec(size=size, margin=margin, align=align)
     x = torch.from_numpy(mosaic)[None, None]
     wb = torch.tensor(wb_gains, dtype=torch.float32)
 
@@ -179,9 +221,8 @@ def _run_engine(engine: Engine, mosaic: np.ndarray, wb_gains: tuple, noise: Any,
         return engine(tile, wb_gains=wb, noise=noise)
 
     with torch.inference_mode():
-        return run_tiled(
-            fn, x, run.tile, out_channels=3, fixed_size=run.fixed_size, progress=run.progress
-        )
+        rgb = run_tiled(fn, x, spec, out_channels=3, fixed_size=bool(fixed), progress=progress)
+    return rgb[0].permute(1, 2, 0).contiguous().numpy()
 
 
 def process_raw(
@@ -219,7 +260,8 @@ def process_raw(
             the engine's ``default_tile`` (512 for the classical engine; 2048 for networks,
             whose receptive-field overlap would otherwise dominate the work). Fixed-shape
             graphs (TFLite) always use their own tile.
-        threads: torch intra-op threads (default: torch's own choice).
+        threads: threads of the network runtime: torch intra-op threads (set process-wide), ONNX
+            Runtime and LiteRT interpreter threads (default: torch's thread count).
 
     Returns:
         The image as a numpy array (see ``output``).
@@ -228,7 +270,7 @@ def process_raw(
         UnsupportedRawError, CorruptRawError: the input cannot be processed (typed, with reason).
         OutputExistsError: ``out_path`` exists (or is the input) and ``overwrite`` is False.
     """
-    from rawpipe.raw import denormalize_cfa, normalize_cfa, read_raw
+    from rawpipe.raw import normalize_cfa, read_raw
 
     if output not in ("srgb", "linear", "dng"):
         raise ValueError(f"output must be 'srgb', 'linear' or 'dng', got {output!r}")
@@ -241,26 +283,23 @@ def process_raw(
 
     raw = read_raw(path)
     meta = raw.metadata
-    engine = get_engine(model, backend)
+    engine = get_engine(model, backend, threads=threads)
     x = raw.normalized()
     x_rggb, pad = normalize_cfa(x, meta.cfa_pattern)
+    del x
     noise_params = resolve_noise(raw, noise) if engine.needs_noise else noise
-    align = max(2, int(engine.alignment))
-    # Each kept pixel needs its receptive-field radius of real context on every side.
-    margin = -(-(int(engine.receptive_field) // 2 + 1) // align) * align
-    if tile_size is None:
-        tile_size = int(getattr(engine, "default_tile", _DEFAULT_TILE))
-    size = max(-(-tile_size // align) * align, 2 * margin + align)
-    fixed = getattr(engine, "fixed_tile", None)
-    if fixed:  # a fixed-shape graph (TFLite, ONNX tile): whole tiles of exactly its size
-        spec = TileSpec(size=int(fixed), margin=int(engine.margin), align=align)
+    mosaic = np.ascontiguousarray(x_rggb, dtype=np.float32)
+    del x_rggb, raw
+    if hasattr(engine, "process_image"):  # networks: host steps once, graph tile by tile
+        full = engine.process_image(mosaic, noise=noise_params, tile=tile_size, progress=progress)
     else:
-        spec = TileSpec(size=size, margin=margin, align=align)
-    run = _Run(tile=spec, progress=progress, fixed_size=bool(fixed))
-    rgb = _run_engine(engine, np.ascontiguousarray(x_rggb, dtype=np.float32), meta.wb_gains,
-                      noise_params, run)  # fmt: skip
-    linear = denormalize_cfa(rgb, pad)[0].permute(1, 2, 0).contiguous().numpy()
-    del rgb
+        full = _run_engine(engine, mosaic, meta.wb_gains, noise_params, tile_size, progress)
+    del mosaic
+    h, w = full.shape[:2]
+    linear = full[pad.top : h - pad.bottom, pad.left : w - pad.right]
+    if output != "srgb":
+        linear = np.ascontiguousarray(linear)
+    del full
 
     if output == "linear":
         if out_path is not None:

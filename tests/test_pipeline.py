@@ -207,3 +207,28 @@ def test_onnx_backend_matches_torch_through_process_raw(synthetic_dng, tmp_path)
         synthetic_dng, model=create_engine("student", backend="onnx", weights=w), **kwargs
     )
     assert np.abs(ref - onnx).max() <= 1e-4
+
+
+@pytest.mark.parametrize("bit_depth, tone", [(8, False), (8, True), (16, False)])
+def test_render_srgb_table_matches_the_exact_curve(synthetic_dng, bit_depth, tone):
+    """render_srgb's one 3×3 product + encoding table against rawpipe.color.process in float64
+    rounded: never more than one code apart, identical for > 99 % of values; NaN renders as 0."""
+    import torch
+
+    from rawpipe.color import camera_to_srgb_matrix, process
+
+    rng = np.random.default_rng(0)
+    lin = (rng.random((300, 200, 3)) ** 3 * 1.2 - 0.05).astype(np.float32)
+    lin[0, 0] = np.nan
+    meta = rawpipe.read_raw(synthetic_dng).metadata
+    got = render_srgb(lin, meta, bit_depth=bit_depth, tone=tone, orientation=False)
+    m = np.asarray(camera_to_srgb_matrix(np.asarray(meta.xyz_to_camera)))
+    x = torch.from_numpy(lin.astype(np.float64)).permute(2, 0, 1)[None]
+    want = process(
+        x, torch.tensor(meta.wb_gains, dtype=torch.float64), torch.from_numpy(m), tone=tone
+    )
+    peak = 255.0 if bit_depth == 8 else 65535.0
+    want = np.round(want[0].permute(1, 2, 0).numpy() * peak)
+    diff = np.abs(got.astype(np.float64) - want)[1:]
+    assert got[0, 0].tolist() == [0, 0, 0]
+    assert diff.max() <= 1 and (diff == 0).mean() > 0.99

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rawpipe.tiling import TileSpec, iter_tiles, pad_for_tiling, run_tiled
+from rawpipe.tiling import TileSpec, balanced_spec, iter_tiles, pad_for_tiling, run_tiled
 
 
 def _net() -> torch.nn.Module:
@@ -80,3 +80,34 @@ def test_bad_spec():
         TileSpec(size=30, margin=16, align=2)
     with pytest.raises(ValueError):
         TileSpec(size=66, margin=8, align=4)
+
+
+@pytest.mark.parametrize("hw", [(1414, 2121), (2000, 3000), (300, 200), (96, 1000)])
+def test_balanced_spec_covers_within_budget_with_less_overlap(hw):
+    """balanced_spec: tiles within the area budget, aligned, and never more recomputation than
+    square tiles of the same budget (its cost is the sum of tile areas)."""
+    h, w = hw
+    budget, margin, align = 512 * 512, 40, 8
+    spec = balanced_spec(h, w, max_area=budget, margin=margin, align=align)
+    assert spec.size * spec.size_w <= budget or spec.width is None
+    hp, wp = -(-h // align) * align, -(-w // align) * align
+
+    def cost(s: TileSpec) -> int:
+        return sum((r.stop - r.start) * (c.stop - c.start) for r, c, _, _ in iter_tiles(hp, wp, s))
+
+    count = torch.zeros(hp, wp)
+    for rows, cols, kr, kc in iter_tiles(hp, wp, spec):
+        assert rows.start % align == 0 and cols.start % align == 0
+        count[kr, kc] += 1
+    assert torch.all(count == 1)
+    assert cost(spec) <= cost(TileSpec(size=512, margin=margin, align=align))
+
+
+def test_non_square_tiles_equal_untiled():
+    net = _net().eval()
+    x = torch.rand(1, 1, 150, 260)
+    spec = TileSpec(size=64, margin=16, align=4, width=96)
+    with torch.no_grad():
+        ref = net(pad_for_tiling(x, spec))[:, :, :150, :260]
+        tiled = run_tiled(net, x, spec)
+    assert (ref - tiled).abs().max().item() <= 1e-5

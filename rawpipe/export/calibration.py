@@ -97,6 +97,32 @@ def _noise_in_bucket(rng: np.random.Generator, recipe: CalibrationRecipe, bucket
     return math.exp(la), math.exp(lb)
 
 
+def _patch_for_tile(
+    path: Any, size: tuple[int, int], rng: np.random.Generator, scale_range: tuple[float, float]
+) -> np.ndarray:
+    """A ``size`` patch of ``path`` at ≥ 2× downscale. A photo too small for the whole tile gives
+    the largest patch it has (halving the request until it fits), mirrored out to the tile: every
+    photo of the recipe contributes at any tile size (at 1024² raw pixels only a quarter of the
+    training photos are large enough), and the mirrored content keeps the photo's statistics."""
+    from rawpipe.data.photos import random_patch
+
+    h, w = size
+    ph, pw = h, w
+    while True:
+        try:
+            patch, _ = random_patch(path, (ph, pw), rng, scale_range)
+            break
+        except ValueError:
+            if min(ph, pw) <= 64:
+                raise ValueError(f"{path} is too small for calibration tiles") from None
+            ph, pw = -(-ph // 2), -(-pw // 2)
+    while patch.shape[0] < h or patch.shape[1] < w:
+        dh = min(h - patch.shape[0], patch.shape[0] - 1)
+        dw = min(w - patch.shape[1], patch.shape[1] - 1)
+        patch = np.pad(patch, ((0, max(dh, 0)), (0, max(dw, 0)), (0, 0)), mode="reflect")
+    return np.ascontiguousarray(patch[:h, :w])
+
+
 def calibration_samples(
     recipe: CalibrationRecipe,
     bucket: NoiseBucket,
@@ -108,7 +134,6 @@ def calibration_samples(
     """``tiles_per_bucket`` synthetic raws of ``raw_tile`` (H, W) raw pixels for ``bucket``:
     dicts with ``mosaic`` ``(1, H, W)``, ``shot``/``read`` ``(4,)`` (see :mod:`rawpipe.data`)."""
     from rawpipe.data.datasets import sample_seed
-    from rawpipe.data.photos import random_patch
     from rawpipe.data.synthetic import make_raw
     from rawpipe.data.unprocess import unprocess_linear
     from rawpipe.noise.params import NoiseParams
@@ -124,17 +149,9 @@ def calibration_samples(
         s = sample_seed(recipe.seed, bucket_index, i)
         rng = np.random.default_rng(s)
         g = torch.Generator().manual_seed(s)
-        patch = None
-        for attempt in range(len(photos)):
-            path = photos[(int(rng.integers(len(photos))) + attempt) % len(photos)]
-            try:
-                # One pixel more than needed: make_raw's random CFA phase crops by 0 or 1 pixel.
-                patch, _ = random_patch(path, (h + 1, w + 1), rng, recipe.scale_range)
-                break
-            except ValueError:  # photo too small for this tile at ≥ 2× downscale
-                continue
-        if patch is None:
-            raise ValueError(f"no calibration photo is large enough for a {h}×{w} tile")
+        path = photos[int(rng.integers(len(photos)))]
+        # One pixel more than needed: make_raw's random CFA phase crops by 0 or 1 pixel.
+        patch = _patch_for_tile(path, (h + 1, w + 1), rng, recipe.scale_range)
         lin_srgb = torch.from_numpy(np.ascontiguousarray(patch.transpose(2, 0, 1)))
         linear, _meta = unprocess_linear(lin_srgb, g)
         u = rng.random()

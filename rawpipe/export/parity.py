@@ -91,9 +91,12 @@ def parity_tiles(
     per_level: int = 4,
     seed: int = 0,
 ) -> list[ParityTile]:
-    """``per_level`` tiles of ``raw_tile``² raw pixels at each acceptance level (default all of
-    ``rawpipe.data.VALIDATION_LEVELS``), one per validation photo (photos spread evenly), each the
-    centre tile of its photo; the same photo places at every level."""
+    """``per_level`` tiles of up to ``raw_tile``² raw pixels at each acceptance level (default all
+    of ``rawpipe.data.VALIDATION_LEVELS``), one per validation photo (photos spread evenly), each
+    the centre tile of its photo; the same photo places at every level. A photo smaller than
+    ``raw_tile`` gives its largest centred square (a multiple of 16 raw pixels, at least
+    ``min(raw_tile, 128)``): a fixed-shape engine mirror-pads it to its tile, as it does any
+    image smaller than the tile, and parity is scored on the photo's own pixels."""
     from rawpipe.data.datasets import VALIDATION_LEVELS, validation_set
 
     names = list(VALIDATION_LEVELS) if levels is None else list(levels)
@@ -106,10 +109,11 @@ def parity_tiles(
             it = items[k]
             m = it["mosaic"]
             h, w = m.shape[-2:]
-            if h < raw_tile or w < raw_tile:
+            side = min(raw_tile, h // 16 * 16, w // 16 * 16)
+            if side < min(raw_tile, 128):
                 continue
-            y0, x0 = (h - raw_tile) // 4 * 2, (w - raw_tile) // 4 * 2
-            sl = (..., slice(y0, y0 + raw_tile), slice(x0, x0 + raw_tile))
+            y0, x0 = (h - side) // 4 * 2, (w - side) // 4 * 2
+            sl = (..., slice(y0, y0 + side), slice(x0, x0 + side))
             out.append(
                 ParityTile(
                     level=level,

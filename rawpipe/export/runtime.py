@@ -1,18 +1,21 @@
 """Engines that run an exported graph behind the pipeline's engine interface, and CPU timings.
 
-Every engine here is called like :class:`rawpipe.models.engine.NetworkEngine`::
+Every engine here is a :class:`rawpipe.models.engine.PackedEngine`, like the torch
+:class:`~rawpipe.models.engine.NetworkEngine`::
 
     engine(mosaic (N,1,H,W) normalised RGGB, *, wb_gains, noise: NoiseParams) -> (N,3,H,W)
+    engine.process_image(mosaic (H,W), noise=...) -> (H,W,3)     # what process_raw runs
 
-and runs exactly the host steps of :mod:`rawpipe.models.jdd` (``jdd_preprocess`` → graph →
-``jdd_postprocess``); only the network call differs:
+and runs exactly the host steps of :mod:`rawpipe.models.jdd` (VST once per image → graph per
+tile → inverse VST per strip); only the graph call differs:
 
-- :class:`OnnxEngine` — ONNX Runtime, fp32, dynamic H/W (any size that is a multiple of
-  ``alignment``; smaller or odd-sized inputs are padded by mirrored 2×2 cells and cropped back);
+- :class:`OnnxEngine` — ONNX Runtime, fp32, dynamic H/W (tiles of ``default_tile`` raw pixels;
+  any multiple of ``alignment``, smaller inputs are mirror-padded and cropped back);
 - :class:`TfliteEngine` — the LiteRT interpreter on the fixed-shape int8 (or fp32) ``.tflite``:
-  the noise bucket's signature, host-side (de)quantisation with the graph's own scale/zero point,
-  NHWC. ``fixed_tile`` (raw pixels) is the graph's tile; any other input size is tiled here with
-  overlap ≥ the receptive field (:func:`rawpipe.tiling.run_tiled`, ``fixed_size=True``);
+  the noise bucket's signature, host-side quantisation with the graph's own scale/zero point,
+  NHWC; the int8 output codes are stitched as int8 and decoded by a 256-entry inverse-VST table
+  per colour (exactly dequantise + inverse). ``fixed_tile`` (raw pixels) is the graph's tile; any
+  other size is tiled with overlap ≥ the receptive field (``fixed_size=True`` tiling);
 - :class:`MilEngine` — the Core ML package's MIL program in the numpy interpreter
   (:mod:`rawpipe.export.mil`); slow, for parity checks on Linux.
 
@@ -38,8 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rawpipe._check import check_shape
 from rawpipe.errors import RawpipeError
+from rawpipe.models.engine import PackedEngine
 
 __all__ = [
     "ArtifactError",
@@ -56,75 +59,24 @@ class ArtifactError(RawpipeError):
     """An exported artifact is missing, or was built from other weights than the model's."""
 
 
-def _round_up(n: int, m: int) -> int:
-    return -(-int(n) // int(m)) * int(m)
-
-
-class _GraphEngine:
-    """Host steps around a graph call ``_run_graph(x_vst (1,4,h,w), shot (4,)) -> (1,12,h,w)``."""
-
-    needs_noise = True
-    default_tile = 2048  # raw pixels per tile for a dynamic-shape graph (see NetworkEngine)
+class _GraphEngine(PackedEngine):
+    """Host steps (:class:`~rawpipe.models.engine.PackedEngine`) around an exported graph:
+    subclasses implement ``_run_graph(x_vst (1,4,h,w), shot (4,)) -> (1,12,h,w)`` float32 or
+    override ``_graph_for`` (quantised output codes)."""
 
     def __init__(self, *, halo: int, total_stride: int, fixed_tile: int | None, name: str) -> None:
         self.name = name
-        self.total_stride = int(total_stride)
-        self.alignment = 2 * self.total_stride
-        self.halo = int(halo)
-        self.receptive_field = 2 * (2 * self.halo + 1) + 1
-        self.margin = _round_up(2 * self.halo, self.alignment)
+        self._set_geometry(halo=halo, total_stride=total_stride)
         self.fixed_tile = None if fixed_tile is None else int(fixed_tile)
 
     def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def _run_one(self, mosaic: Tensor, shot: Tensor, read: Tensor) -> Tensor:
-        """One ``(1,1,H,W)`` mosaic whose size the graph accepts → ``(1,3,H,W)``."""
-        from rawpipe.models.jdd import jdd_postprocess, jdd_preprocess
+    def _graph_for(self, shot: Tensor) -> tuple[Any, Any]:
+        def graph(x: Tensor) -> Tensor:
+            return self._run_graph(x, shot)
 
-        with torch.no_grad():
-            x = jdd_preprocess(mosaic.float(), shot, read)
-            y = self._run_graph(x, shot[0])
-            return jdd_postprocess(y, shot, read)
-
-    def __call__(self, mosaic: Tensor, *, wb_gains: Any = None, noise: Any = None) -> Tensor:
-        from rawpipe.models.engine import _field
-        from rawpipe.models.jdd import noise_tensors, pad_to_multiple
-        from rawpipe.tiling import TileSpec, pad_for_tiling, run_tiled
-
-        if noise is None:
-            raise ValueError(f"engine {self.name!r} needs noise parameters (NoiseParams)")
-        check_shape(mosaic, ["N", "1", "H", "W"], "mosaic")
-        n = mosaic.shape[0]
-        shot_all, read_all = noise_tensors(_field(noise, "shot"), _field(noise, "read"), n)
-        outs = []
-        for i in range(n):
-            m = mosaic[i : i + 1].float().cpu()
-            shot, read = shot_all[i : i + 1], read_all[i : i + 1]
-            h, w = m.shape[-2:]
-            if self.fixed_tile is None:
-                x, (h0, w0) = pad_to_multiple(m, self.alignment)
-                outs.append(self._run_one(x, shot, read)[..., :h0, :w0])
-            elif (h, w) == (self.fixed_tile, self.fixed_tile):
-                outs.append(self._run_one(m, shot, read))
-            elif h <= self.fixed_tile and w <= self.fixed_tile:  # one tile: mirror-pad, crop
-                one = TileSpec(size=self.fixed_tile, margin=0, align=self.alignment)
-                x = pad_for_tiling(m, one, fixed_size=True)
-                outs.append(self._run_one(x, shot, read)[..., :h, :w])
-            else:
-                spec = TileSpec(size=self.fixed_tile, margin=self.margin, align=self.alignment)
-
-                def fn(t: Tensor, shot: Tensor = shot, read: Tensor = read) -> Tensor:
-                    return self._run_one(t, shot, read)
-
-                outs.append(run_tiled(fn, m, spec, out_channels=3, fixed_size=True))
-        return torch.cat(outs).to(mosaic.device)
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.name!r}, alignment={self.alignment}, "
-            f"receptive_field={self.receptive_field}, fixed_tile={self.fixed_tile})"
-        )
+        return graph, None
 
 
 class OnnxEngine(_GraphEngine):
@@ -198,9 +150,10 @@ class TfliteEngine(_GraphEngine):
             return self.signatures[0]
         return self.buckets[select_bucket(self.buckets, shot.tolist())].name
 
-    def run_packed(self, x: np.ndarray, signature: str) -> np.ndarray:
-        """Graph only: NCHW float32 VST input ``(1,4,h,w)`` → NCHW float32 output ``(1,12,h,w)``,
-        (de)quantised with the signature's own scale and zero point."""
+    def run_codes(self, x: np.ndarray, signature: str) -> np.ndarray:
+        """Graph only: NCHW float32 VST input ``(1,4,h,w)`` → the graph's own output as an NCHW
+        view ``(1,12,h,w)`` (int8 codes of a quantised graph, else float32); the input is
+        quantised with the signature's scale and zero point."""
         io = self.io[signature]
         if self.nhwc:
             x = x.transpose(0, 2, 3, 1)
@@ -212,16 +165,28 @@ class TfliteEngine(_GraphEngine):
         if signature not in self._runners:
             self._runners[signature] = self.interpreter.get_signature_runner(signature)
         y = self._runners[signature](**{xi.name: x})[io["output"].name]
-        yo = io["output"]
-        if yo.scale is not None:
-            y = (y.astype(np.float32) - np.float32(yo.zero_point)) * np.float32(yo.scale)
-        y = np.asarray(y, np.float32)
         return y.transpose(0, 3, 1, 2) if self.nhwc else y
 
-    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
-        return torch.from_numpy(
-            np.ascontiguousarray(self.run_packed(x.numpy(), self.signature_for(shot)))
-        )
+    def run_packed(self, x: np.ndarray, signature: str) -> np.ndarray:
+        """:meth:`run_codes`, dequantised with the signature's own scale and zero point:
+        NCHW float32 ``(1,12,h,w)``."""
+        y = self.run_codes(x, signature)
+        yo = self.io[signature]["output"]
+        if yo.scale is not None:
+            y = (y.astype(np.float32) - np.float32(yo.zero_point)) * np.float32(yo.scale)
+        return np.ascontiguousarray(y, np.float32)
+
+    def _graph_for(self, shot: Tensor) -> tuple[Any, Any]:
+        signature = self.signature_for(shot)
+        yo = self.io[signature]["output"]
+
+        def graph(x: Tensor) -> Tensor:
+            return torch.from_numpy(self.run_codes(x.numpy(), signature))
+
+        if yo.scale is None:
+            return (lambda x: torch.from_numpy(self.run_packed(x.numpy(), signature))), None
+        dtype = {"int8": torch.int8, "uint8": torch.uint8, "int16": torch.int16}[str(yo.dtype)]
+        return graph, (float(yo.scale), int(yo.zero_point), dtype)
 
 
 class MilEngine(_GraphEngine):

@@ -38,6 +38,7 @@ from rawpipe.noise.profiles import (
 from rawpipe.noise.sampling import add_poisson_gaussian_noise, sample_noise_params, variance_map
 from rawpipe.noise.vst import (
     INVERSE_METHODS,
+    exact_inverse_fixed,
     expected_vst,
     generalized_anscombe,
     inverse_generalized_anscombe,
@@ -63,6 +64,7 @@ __all__ = [
     "estimate_noise_two_frames",
     "estimate_noise_two_frames_mosaic",
     "estimate_read_noise",
+    "exact_inverse_fixed",
     "expected_vst",
     "find_profile",
     "fit_noise_curve",

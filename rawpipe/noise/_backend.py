@@ -60,6 +60,15 @@ class _Numpy:
         # NaN) instead of casting NaN to an out-of-range integer (fuzz finding F4).
         return flat[np.nan_to_num(idx, nan=0.0).astype(np.int64)]
 
+    @staticmethod
+    def index(idx: Any) -> Any:
+        """Float indices (already in range, or NaN) → integer indices for :meth:`take`."""
+        return np.nan_to_num(idx, nan=0.0).astype(np.intp)
+
+    @staticmethod
+    def take(flat: Any, index: Any) -> Any:
+        return np.take(flat, index)
+
 
 class _Torch:
     name = "torch"
@@ -139,6 +148,16 @@ class _Torch:
         import torch
 
         return flat[torch.nan_to_num(idx, nan=0.0).long()]  # NaN index: see _Numpy.gather
+
+    @staticmethod
+    def index(idx: Any) -> Any:
+        import torch
+
+        return torch.nan_to_num(idx, nan=0.0).long()
+
+    @staticmethod
+    def take(flat: Any, index: Any) -> Any:
+        return flat.take(index)
 
 
 NUMPY = _Numpy()

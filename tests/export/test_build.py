@@ -122,7 +122,7 @@ def test_ios_parity(ios_build):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["android", "ios"])
 def test_full_size_build(name, tmp_path):
-    """Full-size export (256×256 packed tiles, every bucket, the full calibration set) with the
+    """Full-size export (the target's own tile, every bucket, the full calibration set) with the
     default weights; parity at full size written into the manifest and met."""
     from rawpipe.export.build import export_target
 

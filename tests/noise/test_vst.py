@@ -12,6 +12,7 @@ from rawpipe.noise import (
     INVERSE_METHODS,
     NoiseParams,
     add_poisson_gaussian_noise,
+    exact_inverse_fixed,
     expected_vst,
     generalized_anscombe,
     inverse_generalized_anscombe,
@@ -242,3 +243,22 @@ def test_onnx_export_forward_and_inverse(tmp_path):
         err = float(np.max(np.abs(out - ref)) / np.max(np.abs(ref)))
         print(f"  ONNX {name}: max rel diff vs torch {err:.2e}")
         assert err < 1e-5
+
+
+@pytest.mark.parametrize("a, b", [(1e-5, 0.0), (1e-4, 1e-7), (2.5e-3, 3e-5), (1e-2, 1e-4)])
+def test_exact_inverse_fixed_is_the_table_inverse(a, b):
+    """The 1-D cut of the table at one (a, b) gives the 2-D lookup's values (float64: to 1e-9
+    counts; float32: to float32 rounding) in numpy and torch, below, inside and above the table."""
+    d = np.linspace(-5.0, 2.0 / np.sqrt(a) + 20.0, 20001)
+    want = inverse_generalized_anscombe(d, (a, b))
+    got = exact_inverse_fixed(d, a, b)
+    np.testing.assert_allclose(got / a, want / a, rtol=1e-12, atol=1e-9)
+    got_t = exact_inverse_fixed(torch.from_numpy(d), a, b).numpy()
+    np.testing.assert_allclose(got_t / a, want / a, rtol=1e-12, atol=1e-9)
+    got32 = exact_inverse_fixed(torch.from_numpy(d).float(), a, b).double().numpy()
+    np.testing.assert_allclose(got32, want, rtol=2e-6, atol=2e-6 * a)
+
+
+def test_exact_inverse_fixed_rejects_a_bad_gain():
+    with pytest.raises(ValueError, match="> 0"):
+        exact_inverse_fixed(np.ones(3), 0.0, 1e-6)
