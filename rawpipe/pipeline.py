@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "FALLBACK_NOISE",
     "Engine",
+    "clear_engine_cache",
     "get_engine",
     "process_raw",
     "render_srgb",
@@ -70,13 +72,56 @@ class Engine:
         raise NotImplementedError
 
 
+_ENGINES = threading.local()  # per thread: a LiteRT interpreter / ORT session is not shared
+_ENGINE_CACHE_SIZE = 4
+
+
+def _engine_stamp(model: str, backend: str) -> tuple:
+    """What a cached engine was built from: the shipped weights' and the Android build's
+    modification times (retrained weights or a rebuilt artifact give a new engine)."""
+    from rawpipe.models.registry import shipped_weights_path
+
+    paths = []
+    if not model.startswith("classical"):
+        paths.append(shipped_weights_path(model))
+    if backend == "tflite":
+        from rawpipe.export.targets import repo_root
+
+        paths.append(repo_root() / "export" / "build" / "android" / "manifest.json")
+    return tuple(p.stat().st_mtime_ns if p.is_file() else None for p in paths)
+
+
+def clear_engine_cache() -> None:
+    """Forget the engines :func:`get_engine` keeps for this thread."""
+    _ENGINES.__dict__.pop("cache", None)
+
+
 def get_engine(
     model: str | Engine, backend: str = "torch", *, threads: int | None = None
 ) -> Engine:
     """The engine for a model name (``"classical"``, ``"student"``, ``"teacher"``) and backend
-    (``threads``: ONNX Runtime / LiteRT threads, default torch's thread count)."""
+    (``threads``: ONNX Runtime / LiteRT threads, default torch's thread count).
+
+    Engines are kept per thread (the last few model/backend/threads combinations), so processing
+    many files neither reloads weights nor re-prepares an interpreter for each; changed shipped
+    weights or a rebuilt Android export give a new engine (:func:`clear_engine_cache` forgets
+    them all)."""
     if not isinstance(model, str):
         return model
+    n_threads = int(threads) if threads else torch.get_num_threads()
+    key = (model, backend, n_threads, _engine_stamp(model, backend))
+    cache: dict = _ENGINES.__dict__.setdefault("cache", {})
+    if key in cache:
+        cache[key] = cache.pop(key)  # most recently used last
+        return cache[key]
+    engine = _build_engine(model, backend, n_threads)
+    cache[key] = engine
+    while len(cache) > _ENGINE_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    return engine
+
+
+def _build_engine(model: str, backend: str, threads: int) -> Engine:
     if model == "classical" or model.startswith("classical:"):
         if backend != "torch":
             raise ValueError(f"model 'classical' runs on the torch backend only, not {backend!r}")

@@ -232,3 +232,26 @@ def test_render_srgb_table_matches_the_exact_curve(synthetic_dng, bit_depth, ton
     diff = np.abs(got.astype(np.float64) - want)[1:]
     assert got[0, 0].tolist() == [0, 0, 0]
     assert diff.max() <= 1 and (diff == 0).mean() > 0.99
+
+
+def test_engines_are_kept_per_thread(monkeypatch):
+    """get_engine reuses an engine (many files: no reload), per thread, and rebuilds when what it
+    was built from changes (the stamp) or after clear_engine_cache."""
+    import threading
+
+    from rawpipe import pipeline
+
+    pipeline.clear_engine_cache()
+    a = pipeline.get_engine("student", threads=1)
+    assert pipeline.get_engine("student", threads=1) is a
+    assert pipeline.get_engine("student", threads=2) is not a
+    other: list = []
+    t = threading.Thread(target=lambda: other.append(pipeline.get_engine("student", threads=1)))
+    t.start()
+    t.join()
+    assert other[0] is not a
+    monkeypatch.setattr(pipeline, "_engine_stamp", lambda model, backend: ("retrained",))
+    b = pipeline.get_engine("student", threads=1)
+    assert b is not a and pipeline.get_engine("student", threads=1) is b
+    pipeline.clear_engine_cache()
+    assert pipeline.get_engine("student", threads=1) is not b

@@ -70,6 +70,7 @@ def make_package(
     from rawpipe.export.host_reference import floor_params, generalized_anscombe, pack_rggb
     from rawpipe.export.parity import parity_tiles
     from rawpipe.export.runtime import OnnxEngine
+    from rawpipe.tiling import TileSpec, pad_for_tiling
 
     build, out = Path(build_dir), Path(out_dir)
     manifest = json.loads((build / "manifest.json").read_text())
@@ -95,10 +96,15 @@ def make_package(
         total_stride=model["total_stride"],
     )
     entries = []
+    whole = TileSpec(size=raw_tile, margin=0, align=2)
     for i, t in enumerate(tiles):
-        mosaic = t.mosaic[0, 0].numpy()
-        if mosaic.shape != (raw_tile, raw_tile):
-            raise ValueError(f"tile {i}: {mosaic.shape} is not the graph's {raw_tile}² raw tile")
+        m = t.mosaic
+        h, w = (int(v) for v in m.shape[-2:])
+        if h > raw_tile or w > raw_tile:
+            raise ValueError(f"tile {i}: {h}×{w} is larger than the graph's {raw_tile}² raw tile")
+        # A photo smaller than the tile is mirrored out to it, as the host tiling does.
+        m = pad_for_tiling(m, whole, fixed_size=True)
+        mosaic = m[0, 0].numpy()
         shot, read = t.shot.tolist(), t.read.tolist()
         bucket = steps.bucket(shot)
         stem = f"tile_{i:03d}"
@@ -110,7 +116,7 @@ def make_package(
             x = generalized_anscombe(pack_rggb(mosaic), a, b)[None].astype(np.float32)
             np.save(out / f"{stem}.in.npy", x)
         with torch.no_grad():
-            ref = onnx(t.mosaic, wb_gains=t.wb, noise=t.noise)[0].numpy()
+            ref = onnx(m, wb_gains=t.wb, noise=t.noise)[0].numpy()
         np.save(out / f"{stem}.ref.npy", ref.astype(np.float32))
         bk = manifest["buckets"][bucket]
         entries.append(
@@ -118,6 +124,7 @@ def make_package(
                 "stem": stem,
                 "level": t.level,
                 "photo": t.photo,
+                "photo_crop": [h, w],
                 "bucket": bk["name"],
                 "graph": bk.get("signature") or bk.get("function"),
                 "input_name": bk["input"]["name"],
