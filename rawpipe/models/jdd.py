@@ -175,9 +175,14 @@ class JDDNet(nn.Module):
         self.receptive_field = 2 * int(getattr(net, "receptive_field", 1)) + 1
         # Run the network (only; never the VST pair) under autocast in this dtype (bf16 on CUDA).
         self.autocast_dtype: torch.dtype | None = None
+        # Feed the network channels-last input: oneDNN's CPU convolutions run the narrow packed
+        # layers ~1.8× faster at inference and ~1.35× in training (measured on the student).
+        self.channels_last = True
 
     def _net(self, x: Tensor, features: bool = False) -> Any:
         fn = self.net.forward_features if features else self.net
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         if self.autocast_dtype is None:
             return fn(x)
         with torch.autocast(device_type=x.device.type, dtype=self.autocast_dtype):
