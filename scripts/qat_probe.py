@@ -60,6 +60,47 @@ def _samples(recipe, bucket, tile, index, n, seed):
     return out
 
 
+def _ranges_from_ptq(qat_model, net, calibration, quantizer) -> int:
+    """Copy PTQ's activation ranges (histogram observers, calibrated as the export does) into
+    the fake-quant modules of the same name; weight fake-quants keep their own. Returns how many
+    were copied."""
+    from litert_torch.quantize.pt2e_quantizer import (
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    from rawpipe.export.tflite import export_strict
+
+    ptq_q = PT2EQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    )
+    prepared = prepare_pt2e(export_strict(net, calibration[0]), ptq_q)
+    with torch.no_grad():
+        for x in calibration:
+            prepared(x)
+    observers = dict(prepared.named_modules())
+    copied = 0
+    for name, fq in qat_model.named_modules():
+        obs = observers.get(name)
+        if obs is None or not hasattr(fq, "scale") or not hasattr(obs, "calculate_qparams"):
+            continue
+        scale, zp = obs.calculate_qparams()
+        inner = getattr(fq, "activation_post_process", None)
+        if fq.scale.shape != scale.shape or inner is None or scale.numel() != 1:
+            continue  # per-channel weights keep the QAT module's own ranges
+        fq.scale.copy_(scale)
+        fq.zero_point.copy_(zp)
+        # convert_pt2e recomputes qparams from the inner observer's min/max: give it the range
+        # the PTQ scale and zero point stand for.
+        qmin, qmax = int(obs.quant_min), int(obs.quant_max)
+        inner.min_val.copy_(((qmin - zp.float()) * scale).reshape(inner.min_val.shape))
+        inner.max_val.copy_(((qmax - zp.float()) * scale).reshape(inner.max_val.shape))
+        copied += 1
+    print(f"  ranges copied from PTQ: {copied}", flush=True)
+    return copied
+
+
 def main() -> int:
     from litert_torch.quantize.pt2e_quantizer import (
         PT2EQuantizer,
@@ -83,6 +124,12 @@ def main() -> int:
     p.add_argument("--tile", type=int, default=64, help="packed training tile")
     p.add_argument("--mode", choices=["target", "self", "float"], default="target")
     p.add_argument("--freeze", action="store_true", help="fix ranges after the warm-up")
+    p.add_argument(
+        "--init",
+        choices=["warmup", "ptq"],
+        default="warmup",
+        help="activation ranges: a moving-average warm-up pass, or PTQ's histogram observers",
+    )
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,6 +179,8 @@ def main() -> int:
         with torch.no_grad():  # observer warm-up: ranges before the first step
             for j in range(0, len(tr) - b + 1, b):
                 model(batch(range(j, j + b))[0])
+        if args.init == "ptq":
+            _ranges_from_ptq(model, net, [x for x, *_ in tr[:24]], quantizer)
         if args.freeze:
             model.apply(disable_observer)
         move_exported_model_to_train(model)
