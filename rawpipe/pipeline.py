@@ -85,9 +85,9 @@ def _engine_stamp(model: str, backend: str) -> tuple:
     if not model.startswith("classical"):
         paths.append(shipped_weights_path(model))
     if backend == "tflite":
-        from rawpipe.export.targets import repo_root
+        from rawpipe.export.build import build_dir
 
-        paths.append(repo_root() / "export" / "build" / "android" / "manifest.json")
+        paths.append(build_dir("android") / "manifest.json")
     return tuple(p.stat().st_mtime_ns if p.is_file() else None for p in paths)
 
 
@@ -247,18 +247,16 @@ def _run_engine(
     tile_size: int | None,
     progress: bool,
 ) -> np.ndarray:
-    """Any engine tiled over the RGGB mosaic ``(H, W)`` → ``(H, W, 3)`` float32; each kept pixel
-    gets its receptive-field radius of real context on every side."""
+    """An engine without its own ``process_image`` (the classical demosaicers, a user's Engine)
+    tiled over the RGGB mosaic ``(H, W)`` → ``(H, W, 3)`` float32; each kept pixel gets its
+    receptive-field radius of real context on every side. Network engines tile themselves
+    (:class:`rawpipe.models.engine.PackedEngine`)."""
     align = max(2, int(engine.alignment))
     margin = -(-(int(engine.receptive_field) // 2 + 1) // align) * align
     if tile_size is None:
         tile_size = int(getattr(engine, "default_tile", _DEFAULT_TILE))
     size = max(-(-tile_size // align) * align, 2 * margin + align)
-    fixed = getattr(engine, "fixed_tile", None)
-    if fixed:  # a fixed-shape graph: whole tiles of exactly its size
-        spec = TileSpec(size=int(fixed), margin=int(engine.margin), align=align)
-    else:
-        spec = TileSpec(size=size, margin=margin, align=align)
+    spec = TileSpec(size=size, margin=margin, align=align)
     x = torch.from_numpy(mosaic)[None, None]
     wb = torch.tensor(wb_gains, dtype=torch.float32)
 
@@ -266,7 +264,7 @@ def _run_engine(
         return engine(tile, wb_gains=wb, noise=noise)
 
     with torch.inference_mode():
-        rgb = run_tiled(fn, x, spec, out_channels=3, fixed_size=bool(fixed), progress=progress)
+        rgb = run_tiled(fn, x, spec, out_channels=3, progress=progress)
     return rgb[0].permute(1, 2, 0).contiguous().numpy()
 
 

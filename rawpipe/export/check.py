@@ -236,19 +236,16 @@ def bench_built(
     from rawpipe.export.runtime import benchmark_backends
     from rawpipe.export.targets import select_bucket
     from rawpipe.models.jdd import jdd_preprocess, noise_tensors
-    from rawpipe.tiling import TileSpec, pad_for_tiling
 
     if target.format != "tflite":
         raise ValueError("bench needs the android (TFLite) build")
     d, manifest, target = load_built(target, out_dir)
     model = manifest["model"]["name"]
     tiles = parity_tiles(target.raw_tile[0], levels=[level], per_level=n_tiles)
-    # A photo smaller than the graph's tile is mirrored out to it, as the engines do.
-    whole = TileSpec(size=target.raw_tile[0], margin=0, align=2)
     xs = []
     for t in tiles:
         shot, read = noise_tensors(t.shot, t.read, 1)
-        mosaic = pad_for_tiling(t.mosaic, whole, fixed_size=True)
+        mosaic = t.mosaic_at(target.raw_tile[0])  # a photo smaller than the tile is mirrored
         with torch.no_grad():
             xs.append(np.ascontiguousarray(jdd_preprocess(mosaic, shot, read).numpy()))
     bucket = target.buckets[select_bucket(target.buckets, tiles[0].shot.tolist())].name

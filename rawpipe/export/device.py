@@ -70,7 +70,6 @@ def make_package(
     from rawpipe.export.host_reference import floor_params, generalized_anscombe, pack_rggb
     from rawpipe.export.parity import parity_tiles
     from rawpipe.export.runtime import OnnxEngine
-    from rawpipe.tiling import TileSpec, pad_for_tiling
 
     build, out = Path(build_dir), Path(out_dir)
     manifest = json.loads((build / "manifest.json").read_text())
@@ -96,14 +95,9 @@ def make_package(
         total_stride=model["total_stride"],
     )
     entries = []
-    whole = TileSpec(size=raw_tile, margin=0, align=2)
     for i, t in enumerate(tiles):
-        m = t.mosaic
-        h, w = (int(v) for v in m.shape[-2:])
-        if h > raw_tile or w > raw_tile:
-            raise ValueError(f"tile {i}: {h}×{w} is larger than the graph's {raw_tile}² raw tile")
-        # A photo smaller than the tile is mirrored out to it, as the host tiling does.
-        m = pad_for_tiling(m, whole, fixed_size=True)
+        h, w = (int(v) for v in t.mosaic.shape[-2:])
+        m = t.mosaic_at(raw_tile)  # a photo smaller than the tile is mirrored out to it
         mosaic = m[0, 0].numpy()
         shot, read = t.shot.tolist(), t.read.tolist()
         bucket = steps.bucket(shot)

@@ -60,6 +60,18 @@ class ParityTile:
     def noise(self) -> _Noise:
         return _Noise(self.shot, self.read)
 
+    def mosaic_at(self, raw_tile: int) -> Tensor:
+        """The mosaic mirrored out (CFA-preserving) to a ``raw_tile``² graph tile, as a
+        fixed-shape engine pads any smaller image; the photo's pixels stay top-left."""
+        from rawpipe.tiling import TileSpec, pad_for_tiling
+
+        h, w = (int(v) for v in self.mosaic.shape[-2:])
+        if h > raw_tile or w > raw_tile:
+            raise ValueError(f"a {h}×{w} tile is larger than the graph's {raw_tile}² raw tile")
+        return pad_for_tiling(
+            self.mosaic, TileSpec(size=raw_tile, margin=0, align=2), fixed_size=True
+        )
+
 
 def render_wb_srgb(linear: Tensor, wb: Tensor) -> Tensor:
     """Linear camera RGB ``(N,3,H,W)`` × white balance → clip [0, 1] → sRGB curve (no colour

@@ -180,11 +180,11 @@ class TfliteEngine(_GraphEngine):
         signature = self.signature_for(shot)
         yo = self.io[signature]["output"]
 
-        def graph(x: Tensor) -> Tensor:
+        def graph(x: Tensor) -> Tensor:  # float output as is, integer codes stay codes
             return torch.from_numpy(self.run_codes(x.numpy(), signature))
 
         if yo.scale is None:
-            return (lambda x: torch.from_numpy(self.run_packed(x.numpy(), signature))), None
+            return graph, None
         dtype = {"int8": torch.int8, "uint8": torch.uint8, "int16": torch.int16}[str(yo.dtype)]
         return graph, (float(yo.scale), int(yo.zero_point), dtype)
 
@@ -299,10 +299,11 @@ def tflite_engine(
 
     With ``check_weights`` the manifest's weights digest must match the model's current weights
     (else :class:`ArtifactError`: rebuild with ``make export-android``)."""
-    from rawpipe.export.targets import make_buckets, repo_root
+    from rawpipe.export.build import build_dir
+    from rawpipe.export.targets import make_buckets
     from rawpipe.models import create_model
 
-    p = Path(artifact) if artifact is not None else repo_root() / "export" / "build" / "android"
+    p = Path(artifact) if artifact is not None else build_dir("android")
     manifest_path = p / "manifest.json" if p.is_dir() else p
     if not manifest_path.is_file():
         raise ArtifactError(

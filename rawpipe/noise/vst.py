@@ -159,14 +159,19 @@ def inverse_generalized_anscombe(
     return a * y
 
 
+def _asymptotic_base(d: Any, s: Any, da: Any, xp: Any) -> Any:
+    """What the exact inverse's table is a residual over: the asymptotic inverse
+    ``(D/2)² − s² − 1/8`` above its zero ``da = 2·sqrt(s² + 1/8)``, continued linearly below."""
+    half = 0.5 * d
+    return xp.where(d >= da, (half - s) * (half + s) - 0.125, (0.5 * da) * (d - da))
+
+
 def _exact_inverse_counts(d: Any, s: Any, xp: Any) -> Any:
     tab = gat_tables()
     da = 2.0 * xp.sqrt(s * s + 0.125)
-    half = 0.5 * d
-    asym = xp.where(d >= da, (half - s) * (half + s) - 0.125, (0.5 * da) * (d - da))
     fi = (d - da - tab.d_lo) / tab.hd
     fj = xp.log1p(s / tab.s0) / tab.hr
-    return asym + _lookup(tab.inv, fi, fj, xp, d)
+    return _asymptotic_base(d, s, da, xp) + _lookup(tab.inv, fi, fj, xp, d)
 
 
 def exact_inverse_fixed(d: Any, a: float, b: float) -> Any:
@@ -194,12 +199,11 @@ def exact_inverse_fixed(d: Any, a: float, b: float) -> Any:
     step = np.diff(column, append=column[-1:])  # column[i + 1] - column[i]; unused at the end
     col, slope = (xp.asarray(np.ascontiguousarray(c), d) for c in (column, step))
     da = 2.0 * math.sqrt(s * s + 0.125)
-    half = 0.5 * d
-    asym = xp.where(d >= da, (half - s) * (half + s) - 0.125, (0.5 * da) * (d - da))
     fi = (d - (da + tab.d_lo)) * (1.0 / tab.hd)
     i0 = xp.clip(xp.floor(fi), 0.0, float(n_i - 2))
     k = xp.index(i0)
-    return a * (asym + xp.take(col, k) + (fi - i0) * xp.take(slope, k))
+    base = _asymptotic_base(d, s, da, xp)
+    return a * (base + xp.take(col, k) + (fi - i0) * xp.take(slope, k))
 
 
 def expected_vst(x: Any, params: ParamsLike) -> Any:
