@@ -175,6 +175,42 @@ def _encoding_table(bit_depth: int, tone: bool) -> np.ndarray:
     return np.round(v.clamp(0, 1).numpy() * peak).astype(dtype)
 
 
+def srgb_renderer(
+    metadata: Any, *, bit_depth: int = 8, tone: bool = False
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``render(strip)``: linear camera RGB rows ``(r, W, 3)`` float32 → sRGB codes ``(r, W, 3)``
+    uint8/uint16 (white balance, camera→sRGB, clip, sRGB curve, optional tone curve, rounding;
+    no orientation). What :func:`render_srgb` runs strip by strip, and what network engines run
+    on each strip as they finish it (``process_image(render=...)``).
+
+    White balance and colour matrix are one 3×3 product per pixel; the curves are one table of
+    ``2**16`` (8 bit) or ``2**20`` (16 bit) entries indexed by the clipped value, so a code is
+    within one step of rounding the exact curve (measured: identical for > 99 % of pixels).
+    NaN renders as 0.
+    """
+    import cv2
+
+    from rawpipe.color import camera_to_srgb_matrix
+
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    table = _encoding_table(bit_depth, bool(tone))
+    top = np.float32(len(table) - 1)
+    index_dtype = np.uint16 if len(table) <= 65536 else np.uint32
+    cam_to_srgb = np.asarray(camera_to_srgb_matrix(np.asarray(metadata.xyz_to_camera)), np.float64)
+    m = (cam_to_srgb * np.asarray(metadata.wb_gains, np.float64)[None, :]).astype(np.float32)
+
+    def render(strip: np.ndarray) -> np.ndarray:
+        x = cv2.transform(np.ascontiguousarray(strip, dtype=np.float32), m)  # Σ_j m[i,j]·s[j]
+        np.fmax(x, np.float32(0.0), out=x)  # fmax/fmin, not clip: NaN becomes 0, never an index
+        np.fmin(x, np.float32(1.0), out=x)
+        x *= top
+        x += np.float32(0.5)
+        return table[x.astype(index_dtype)]
+
+    return render
+
+
 def render_srgb(
     linear: np.ndarray,
     metadata: Any,
@@ -184,39 +220,20 @@ def render_srgb(
     orientation: bool = True,
 ) -> np.ndarray:
     """Linear camera RGB H×W×3 → sRGB uint8/uint16: white balance, camera→sRGB, clip, sRGB curve,
-    optional tone curve, EXIF orientation (:func:`rawpipe.color.process`, then rounding).
-
-    White balance and colour matrix are one 3×3 product per pixel; the curves are one table of
-    ``2**16`` (8 bit) or ``2**20`` (16 bit) entries indexed by the clipped value, so a code is
-    within one step of rounding the exact curve (measured: identical for > 99 % of pixels).
-    Rendered in strips of rows to bound memory; NaN renders as 0.
-    """
-    import cv2
-
-    from rawpipe.color import camera_to_srgb_matrix
-
-    if bit_depth not in (8, 16):
-        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
-    table = _encoding_table(bit_depth, bool(tone))
-    top = len(table) - 1
-    index_dtype = np.uint16 if len(table) <= 65536 else np.uint32
-    cam_to_srgb = np.asarray(camera_to_srgb_matrix(np.asarray(metadata.xyz_to_camera)), np.float64)
-    m = (cam_to_srgb * np.asarray(metadata.wb_gains, np.float64)[None, :]).astype(np.float32)
+    optional tone curve, EXIF orientation (:func:`rawpipe.color.process`, then rounding; the
+    steps of :func:`srgb_renderer`, in strips of rows to bound memory)."""
+    render = srgb_renderer(metadata, bit_depth=bit_depth, tone=tone)
     h, w, _ = linear.shape
-    out = np.empty((h, w, 3), dtype=table.dtype)
+    out = np.empty((h, w, 3), dtype=np.uint8 if bit_depth == 8 else np.uint16)
     for y0 in range(0, h, _RENDER_ROWS):
-        strip = np.ascontiguousarray(linear[y0 : y0 + _RENDER_ROWS], dtype=np.float32)
-        x = cv2.transform(strip, m)  # x[..., i] = Σ_j m[i, j]·strip[..., j]
-        np.fmax(x, np.float32(0.0), out=x)  # fmax/fmin, not clip: NaN becomes 0, never an index
-        np.fmin(x, np.float32(1.0), out=x)
-        x *= np.float32(top)
-        x += np.float32(0.5)
-        out[y0 : y0 + _RENDER_ROWS] = table[x.astype(index_dtype)]
-    if orientation:
-        from rawpipe.image_io import apply_orientation
+        out[y0 : y0 + _RENDER_ROWS] = render(linear[y0 : y0 + _RENDER_ROWS])
+    return _orient(out, metadata) if orientation else out
 
-        out = apply_orientation(out, int(metadata.orientation or 1))
-    return out
+
+def _orient(img: np.ndarray, metadata: Any) -> np.ndarray:
+    from rawpipe.image_io import apply_orientation
+
+    return apply_orientation(img, int(metadata.orientation or 1))
 
 
 def _exif_of(metadata: Any) -> dict[str, Any]:
@@ -334,13 +351,18 @@ def process_raw(
     mosaic = np.ascontiguousarray(x_rggb, dtype=np.float32)
     del x_rggb, raw
     if hasattr(engine, "process_image"):  # networks: host steps once, graph tile by tile
-        full = engine.process_image(mosaic, noise=noise_params, tile=tile_size, progress=progress)
+        # sRGB output: each finished strip is rendered at once (no float32 H×W×3 image).
+        render = srgb_renderer(meta, bit_depth=bit_depth, tone=tone) if output == "srgb" else None
+        full = engine.process_image(
+            mosaic, noise=noise_params, tile=tile_size, progress=progress, render=render
+        )
     else:
+        render = None
         full = _run_engine(engine, mosaic, meta.wb_gains, noise_params, tile_size, progress)
     del mosaic
     h, w = full.shape[:2]
     linear = full[pad.top : h - pad.bottom, pad.left : w - pad.right]
-    if output != "srgb":
+    if output != "srgb" or render is not None:
         linear = np.ascontiguousarray(linear)
     del full
 
@@ -353,7 +375,10 @@ def process_raw(
 
         write_linear_dng(out_path, linear, meta, overwrite=overwrite)
         return linear
-    srgb = render_srgb(linear, meta, bit_depth=bit_depth, tone=tone)
+    if render is not None:  # already rendered by the engine
+        srgb = _orient(linear, meta)
+    else:
+        srgb = render_srgb(linear, meta, bit_depth=bit_depth, tone=tone)
     if out_path is not None:
         from rawpipe.image_io import write_image
 

@@ -156,13 +156,20 @@ def run_tiled(
     with ``spec`` in packed pixels). The input is first padded by ``pad_for_tiling``; the output
     (``out_channels``, ``out_dtype``: default the input's) is allocated once and each tile's kept
     centre is written into it, so peak memory is the output plus one tile's working set.
-    ``fixed_size``: every tile is exactly ``spec.size`` square (fixed-shape graphs).
+    ``fixed_size``: every tile is exactly ``spec.size`` square (fixed-shape graphs). A
+    channels-last ``mosaic`` (C > 1) gets a channels-last output, so NHWC graphs stitch rows.
     """
     check_shape(mosaic, ["N", "C", "H", "W"], "mosaic")
     n, _, h0, w0 = mosaic.shape
     mosaic = pad_for_tiling(mosaic, spec, fixed_size=fixed_size)
     h, w = mosaic.shape[-2:]
-    out = torch.empty((n, out_channels, h, w), dtype=out_dtype or mosaic.dtype)
+    last = mosaic.shape[1] > 1 and not mosaic.is_contiguous()
+    last = last and mosaic.is_contiguous(memory_format=torch.channels_last)
+    out = torch.empty(
+        (n, out_channels, h, w),
+        dtype=out_dtype or mosaic.dtype,
+        memory_format=torch.channels_last if last else torch.contiguous_format,
+    )
     tiles = list(iter_tiles(h, w, spec))
     iterator = tiles
     if progress and len(tiles) > 1:

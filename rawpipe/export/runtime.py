@@ -150,22 +150,34 @@ class TfliteEngine(_GraphEngine):
             return self.signatures[0]
         return self.buckets[select_bucket(self.buckets, shot.tolist())].name
 
+    def _quantize_input(self, x: Tensor, signature: str) -> Tensor:
+        """Float32 VST values → the signature's input (integer codes: scale, zero point, round
+        half to even, saturation — numpy's ``rint`` and torch's ``round`` agree), same layout."""
+        xi = self.io[signature]["input"]
+        if xi.scale is None:
+            return x
+        dtype = {"int8": torch.int8, "uint8": torch.uint8, "int16": torch.int16}[str(xi.dtype)]
+        info = torch.iinfo(dtype)
+        q = x.div(np.float32(xi.scale)).round_().add_(xi.zero_point)
+        return q.clamp_(info.min, info.max).to(dtype)
+
+    def _invoke(self, x: Tensor, signature: str) -> Tensor:
+        """Graph only: NCHW ``(1,4,h,w)`` graph-dtype input (any memory layout) → the graph's
+        output as an NCHW view ``(1,12,h,w)`` (channels-last memory for an NHWC graph)."""
+        io = self.io[signature]
+        arr = (x.permute(0, 2, 3, 1) if self.nhwc else x).numpy()
+        arr = np.ascontiguousarray(arr, dtype=np.dtype(io["input"].dtype))
+        if signature not in self._runners:
+            self._runners[signature] = self.interpreter.get_signature_runner(signature)
+        y = torch.from_numpy(self._runners[signature](**{io["input"].name: arr})[io["output"].name])
+        return y.permute(0, 3, 1, 2) if self.nhwc else y
+
     def run_codes(self, x: np.ndarray, signature: str) -> np.ndarray:
         """Graph only: NCHW float32 VST input ``(1,4,h,w)`` → the graph's own output as an NCHW
         view ``(1,12,h,w)`` (int8 codes of a quantised graph, else float32); the input is
         quantised with the signature's scale and zero point."""
-        io = self.io[signature]
-        if self.nhwc:
-            x = x.transpose(0, 2, 3, 1)
-        xi = io["input"]
-        if xi.scale is not None:
-            info = np.iinfo(np.dtype(xi.dtype))
-            x = np.clip(np.rint(x / np.float32(xi.scale)) + xi.zero_point, info.min, info.max)
-        x = np.ascontiguousarray(x.astype(xi.dtype))
-        if signature not in self._runners:
-            self._runners[signature] = self.interpreter.get_signature_runner(signature)
-        y = self._runners[signature](**{xi.name: x})[io["output"].name]
-        return y.transpose(0, 3, 1, 2) if self.nhwc else y
+        q = self._quantize_input(torch.from_numpy(np.asarray(x, np.float32)), signature)
+        return self._invoke(q, signature).numpy()
 
     def run_packed(self, x: np.ndarray, signature: str) -> np.ndarray:
         """:meth:`run_codes`, dequantised with the signature's own scale and zero point:
@@ -176,12 +188,19 @@ class TfliteEngine(_GraphEngine):
             y = (y.astype(np.float32) - np.float32(yo.zero_point)) * np.float32(yo.scale)
         return np.ascontiguousarray(y, np.float32)
 
+    def _encode(self, vst: Tensor, shot: Tensor) -> Tensor:
+        # Quantise the whole image once; channels-last memory makes each NHWC tile a row copy.
+        q = self._quantize_input(vst, self.signature_for(shot))
+        return q.contiguous(memory_format=torch.channels_last) if self.nhwc else q
+
     def _graph_for(self, shot: Tensor) -> tuple[Any, Any]:
         signature = self.signature_for(shot)
         yo = self.io[signature]["output"]
 
-        def graph(x: Tensor) -> Tensor:  # float output as is, integer codes stay codes
-            return torch.from_numpy(self.run_codes(x.numpy(), signature))
+        def graph(x: Tensor) -> Tensor:  # tiles of _encode's codes; output codes stay codes
+            if x.is_floating_point() and self.io[signature]["input"].scale is not None:
+                x = self._quantize_input(x, signature)
+            return self._invoke(x, signature)
 
         if yo.scale is None:
             return graph, None

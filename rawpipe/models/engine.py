@@ -37,6 +37,9 @@ _STRIP_ROWS = 32
 """Packed rows finished at once (inverse VST + depth-to-space into the output): small enough to
 stay in cache, large enough that per-call overhead does not matter."""
 
+_PHASE_MAJOR = torch.tensor([4 * c + 2 * i + j for i in (0, 1) for j in (0, 1) for c in (0, 1, 2)])
+"""Graph output channels (CRD: 4·colour + 2·i + j) in the order ``(i, j, colour)``."""
+
 
 def _round_up(n: int, m: int) -> int:
     return -(-int(n) // int(m)) * int(m)
@@ -88,8 +91,16 @@ class PackedEngine:
 
         ``graph`` maps a packed VST tile ``(1,4,h,w)`` float32 to the network output
         ``(1,12,h,w)`` (float32 VST values, or the integer codes of a quantised output); ``quant``
-        is ``None`` or the output's ``(scale, zero_point, code dtype)``."""
+        is ``None`` or the output's ``(scale, zero_point, code dtype)``. ``graph`` receives tiles
+        of what :meth:`_encode` made of the image."""
         raise NotImplementedError  # pragma: no cover - interface
+
+    def _encode(self, vst: Tensor, shot: Tensor) -> Tensor:
+        """The graph's input for the whole padded packed VST image ``(1,4,h,w)`` float32; tiles
+        of it are what ``graph`` receives. Default: the VST values themselves. A quantised graph
+        quantises once here (and may return channels-last memory, whose tiles are then cheap to
+        hand to an NHWC graph)."""
+        return vst
 
     def _packed_spec(self, h: int, w: int, tile: int | None) -> TileSpec:
         from rawpipe.tiling import TileSpec, balanced_spec
@@ -108,13 +119,16 @@ class PackedEngine:
         return balanced_spec(h, w, max_area=side * side, margin=margin, align=s)
 
     def _finisher(self, shot: Tensor, read: Tensor, quant: Any) -> Any:
-        """``finish(codes (12, r, w)) -> (12, r, w)`` float32 linear values (channel 4c+k is
-        colour c): the inverse VST of :func:`~rawpipe.models.jdd.jdd_postprocess`."""
+        """``finish(codes (r, w, 12)) -> (r, w, 2, 6)`` float32 linear values: the inverse VST of
+        :func:`~rawpipe.models.jdd.jdd_postprocess`, reordered from the graph's CRD channels
+        (4·colour + 2·i + j) to phase-major ``[r, w, i, 3·j + colour]``, so that depth-to-space
+        is a copy of 6-value runs (``out[2r + i, 2w + j, colour]``)."""
         from rawpipe.noise import exact_inverse_fixed, inverse_generalized_anscombe
 
         a3, b3 = colour_noise(*floor_noise(shot, read))
         params = [(float(a3[0, c]), float(b3[0, c])) for c in range(3)]
         method = self.inverse
+        order = _PHASE_MAJOR
 
         def inverse(d: Tensor, c: int) -> Tensor:
             a, b = params[c]
@@ -125,11 +139,11 @@ class PackedEngine:
         if quant is None:
 
             def finish(codes: Tensor) -> Tensor:
-                x = codes.float()
-                out = torch.empty_like(x)
+                x = codes.float().index_select(-1, order)  # colour c at c, c+3, c+6, c+9
+                out = torch.empty(x.shape, dtype=torch.float32)
                 for c in range(3):
-                    out[4 * c : 4 * c + 4] = inverse(x[4 * c : 4 * c + 4], c)
-                return out
+                    out[..., c::3] = inverse(x[..., c::3], c)
+                return out.view(*x.shape[:-1], 2, 6)
 
             return finish
         scale, zero_point, dtype = quant
@@ -137,17 +151,24 @@ class PackedEngine:
         codes = torch.arange(info.min, info.max + 1, dtype=torch.float32)
         d = (codes - float(zero_point)) * float(scale)  # exactly the float32 dequantisation
         table = torch.cat([inverse(d, c).float() for c in range(3)])
-        offset = (torch.arange(12) // 4 * len(codes) - info.min).view(12, 1, 1)
+        offset = (order // 4) * len(codes) - info.min
 
         def finish_codes(q: Tensor) -> Tensor:
-            return table.take(q.long() + offset)
+            x = table.take(q.index_select(-1, order).long() + offset)
+            return x.view(*q.shape[:-1], 2, 6)
 
         return finish_codes
 
     def _process(
-        self, mosaic: Tensor, shot: Tensor, read: Tensor, tile: int | None, progress: bool
+        self,
+        mosaic: Tensor,
+        shot: Tensor,
+        read: Tensor,
+        tile: int | None,
+        progress: bool,
+        render: Any = None,
     ) -> np.ndarray:
-        from rawpipe.tiling import run_tiled
+        from rawpipe.tiling import pad_for_tiling, run_tiled
 
         hh, ww = mosaic.shape
         if hh % 2 or ww % 2:
@@ -156,25 +177,40 @@ class PackedEngine:
             vst = jdd_preprocess(mosaic.float()[None, None], shot, read)
             graph, quant = self._graph_for(shot[0])
             h, w = vst.shape[-2:]
+            spec = self._packed_spec(h, w, tile)
+            fixed = self.fixed_tile is not None
+            x = self._encode(pad_for_tiling(vst, spec, fixed_size=fixed), shot[0])
+            del vst
             out = run_tiled(
                 graph,
-                vst,
-                self._packed_spec(h, w, tile),
+                x,
+                spec,
                 out_channels=12,
-                fixed_size=self.fixed_tile is not None,
+                fixed_size=fixed,
                 progress=progress,
                 out_dtype=torch.float32 if quant is None else quant[2],
-            )[0]
-            del vst
+            )[0, :, :h, :w].permute(1, 2, 0)  # (h, w, 12): contiguous rows if channels-last
+            del x
             finish = self._finisher(shot, read, quant)
-            linear = np.empty((hh, ww, 3), np.float32)
-            dst_all = torch.from_numpy(linear)
+            result: np.ndarray | None = None
+            if render is None:  # linear output: strips land in it directly
+                result = np.empty((hh, ww, 3), np.float32)
+                target = torch.from_numpy(result)
+            else:  # rendered output: one strip buffer, hot in cache, rendered as it fills
+                strip = np.empty((2 * _STRIP_ROWS, ww, 3), np.float32)
+                target = torch.from_numpy(strip)
             for r0 in range(0, h, _STRIP_ROWS):
                 r1 = min(r0 + _STRIP_ROWS, h)
-                vals = finish(out[:, r0:r1])
-                dst = dst_all[2 * r0 : 2 * r1].view(r1 - r0, 2, w, 2, 3)
-                dst.copy_(vals.view(3, 2, 2, r1 - r0, w).permute(3, 1, 4, 2, 0))
-        return linear
+                n = r1 - r0
+                rows = slice(2 * r0, 2 * r1) if render is None else slice(0, 2 * n)
+                target[rows].view(n, 2, w, 6).copy_(finish(out[r0:r1]).permute(0, 2, 1, 3))
+                if render is not None:
+                    codes = render(strip[: 2 * n])
+                    if result is None:
+                        result = np.empty((hh, ww, *codes.shape[2:]), codes.dtype)
+                    result[2 * r0 : 2 * r1] = codes
+        assert result is not None
+        return result
 
     def process_image(
         self,
@@ -183,10 +219,15 @@ class PackedEngine:
         noise: Any,
         tile: int | None = None,
         progress: bool = False,
+        render: Any = None,
     ) -> np.ndarray:
         """A whole normalised RGGB mosaic ``(H, W)`` (H, W even) → linear camera RGB
         ``(H, W, 3)`` float32 (no white balance, not clipped), tiled at ``tile`` raw pixels
-        (default ``default_tile``; a fixed-shape graph always uses its own tile)."""
+        (default ``default_tile``; a fixed-shape graph always uses its own tile).
+
+        ``render``: a function of a strip of linear rows ``(r, W, 3)`` float32 (e.g.
+        :func:`rawpipe.pipeline.srgb_renderer`); the result is then its output, strip by strip,
+        and the float32 linear image is never held whole."""
         if noise is None:
             raise ValueError(f"engine {self.name!r} needs noise parameters (NoiseParams)")
         m = torch.as_tensor(
@@ -194,7 +235,7 @@ class PackedEngine:
         )
         check_shape(m, ["H", "W"], "mosaic")
         shot, read = noise_tensors(_field(noise, "shot"), _field(noise, "read"), 1)
-        return self._process(m.detach().cpu(), shot, read, tile, progress)
+        return self._process(m.detach().cpu(), shot, read, tile, progress, render)
 
     def __call__(self, mosaic: Tensor, *, wb_gains: Any = None, noise: Any = None) -> Tensor:
         if noise is None:

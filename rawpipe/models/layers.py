@@ -323,6 +323,8 @@ class PackedUNet(nn.Module):
         receptive_field: 2·halo + 1 packed pixels. Tiles overlapping by ≥ halo on each side give
             the un-tiled result exactly.
         feature_channels: channels of each tap returned by :meth:`forward_features`.
+        feature_strides: each tap's stride in packed pixels (``bottleneck``: 2^(L-1), ``dec{l}``:
+            2^l); distillation pairs the taps that share name and stride.
     """
 
     in_channels: int = IN_CHANNELS
@@ -401,8 +403,10 @@ class PackedUNet(nn.Module):
         self.halo = halo
         self.receptive_field = 2 * halo + 1
         self.feature_channels = {"bottleneck": widths[-1]}
+        self.feature_strides = {"bottleneck": 2 ** (levels - 1)}
         for lvl in range(levels - 2, -1, -1):
             self.feature_channels[f"dec{lvl}"] = widths[lvl]
+            self.feature_strides[f"dec{lvl}"] = 2**lvl
 
     def _check_input(self, x: Tensor) -> None:
         if _is_tracing():

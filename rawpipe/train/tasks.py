@@ -85,7 +85,9 @@ class DistillationTask(JDDTask):
     """Distil ``teacher`` into ``model``: the supervised task loss plus output and feature KD.
 
     The teacher is frozen, kept in ``eval()`` and run under ``no_grad``. Feature distillation
-    aligns each shared tap (same name and spatial size; default: all shared taps) with a trainable
+    aligns each shared tap (same name and spatial size; default: every tap with the same name
+    and the same ``feature_strides`` entry, so a 3-level student and a 4-level teacher pair their
+    decoder taps but not their bottlenecks) with a trainable
     1×1 conv adapter from the student's channels to the teacher's; each tap's L1 is divided by the
     teacher tap's mean magnitude so taps of different scale weigh alike. The adapters are trained
     with the student and dropped after training.
@@ -112,7 +114,12 @@ class DistillationTask(JDDTask):
         if self.w_kd_feat:
             s_ch = dict(getattr(model.net, "feature_channels", {}))
             t_ch = dict(getattr(teacher.net, "feature_channels", {}))
-            names = [n for n in s_ch if n in t_ch] if features is None else list(features)
+            s_st = dict(getattr(model.net, "feature_strides", {}))
+            t_st = dict(getattr(teacher.net, "feature_strides", {}))
+            if features is None:
+                names = [n for n in s_ch if n in t_ch and s_st.get(n) == t_st.get(n)]
+            else:
+                names = list(features)
             for n in names:
                 if n not in s_ch or n not in t_ch:
                     raise ValueError(f"feature tap {n!r} is not shared by student and teacher")

@@ -101,6 +101,23 @@ def test_process_image_is_the_tiled_whole_image_path(engine):
         engine.process_image(x[0, 0].numpy(), noise=None)
 
 
+def test_process_image_renders_strip_by_strip(engine):
+    """render=: each finished strip goes through the renderer; the result equals rendering the
+    whole linear image (rows of more than one strip, a dtype other than float32)."""
+    x = torch.rand(1, 1, 150, 118) * 0.6
+    linear = engine.process_image(x[0, 0].numpy(), noise=NOISE)
+    calls = []
+
+    def render(strip: np.ndarray) -> np.ndarray:
+        calls.append(strip.shape[0])
+        return np.round(np.clip(strip, 0, 1) * 1000).astype(np.uint16)
+
+    got = engine.process_image(x[0, 0].numpy(), noise=NOISE, render=render)
+    assert got.dtype == np.uint16 and got.shape == (150, 118, 3)
+    assert sum(calls) == 150 and len(calls) > 1
+    np.testing.assert_array_equal(got, render(linear))
+
+
 def test_other_inverses_are_honoured(engine):
     """inverse='algebraic' goes through the same streamed path (comparisons in evaluation)."""
     from rawpipe.models.jdd import jdd_postprocess

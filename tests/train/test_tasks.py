@@ -67,6 +67,21 @@ def test_distillation_teacher_frozen_and_adapters(tiny_kwargs):
     assert not any(k.startswith("teacher.") for k in task.trainable_state_dict())
 
 
+def test_default_taps_pair_equal_strides_only(tiny_kwargs):
+    """A 3-level student under a 4-level teacher: the decoder taps pair, the bottlenecks (at
+    strides 4 and 8) do not; naming the bottleneck explicitly fails on the size mismatch."""
+    s_kw = {**tiny_kwargs, "widths": [4, 8, 16], "enc_blocks": 1, "dec_blocks": 1}
+    t_kw = {**tiny_kwargs, "widths": [8, 16, 16, 16], "enc_blocks": 1, "dec_blocks": 1}
+    student, teacher = _jdd("student", s_kw), _jdd("teacher", t_kw, seed=1)
+    task = DistillationTask(student, teacher, w_kd_feat=0.1)
+    assert set(task.adapters) == {"dec1", "dec0"}
+    out = task(_batch())
+    assert torch.isfinite(out["loss"]) and float(out["kd_feat"]) > 0
+    bad = DistillationTask(student, teacher, w_kd_feat=0.1, features=["bottleneck"])
+    with pytest.raises(ValueError, match="spatial size"):
+        bad(_batch())
+
+
 def test_output_kd_is_zero_for_an_identical_student(tiny_kwargs):
     student = _jdd("student", tiny_kwargs)
     task = DistillationTask(student, copy.deepcopy(student), w_kd_feat=0.0)
