@@ -65,11 +65,11 @@ clean:
 
 # Notebooks: executed in full, HTML reports in notebooks/build/ (make test runs them in fast mode).
 .PHONY: notebooks
-notebooks: setup export-android
+notebooks: setup $(ANDROID_MANIFEST)
 	$(BIN)/python scripts/run_notebooks.py
 
 # Benchmarks (issue 7): process_raw per backend vs rawpy AHD, OpenCV + NLM, demosaicnet; RSS series.
 BENCH_ARGS ?= --memory
 .PHONY: bench
-bench: setup export-android
+bench: setup $(ANDROID_MANIFEST)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

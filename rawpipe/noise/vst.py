@@ -72,7 +72,19 @@ def generalized_anscombe(x: Any, params: ParamsLike) -> Any:
     xp = backend(x)
     x = xp.float_input(x)
     a, b = coerce_params(params, x, xp)
+    if xp.name == "torch" and not _grad_enabled():
+        # Inference (a whole frame on the host): the same operations in the same order, in place
+        # on one temporary instead of five.
+        t = a * x
+        t.add_(0.375 * a * a).add_(b).clamp_(min=0.0).sqrt_()
+        return t.mul_(2.0 / a)
     return (2.0 / a) * xp.sqrt(xp.maximum(a * x + 0.375 * a * a + b, 0.0))
+
+
+def _grad_enabled() -> bool:
+    import torch
+
+    return torch.is_grad_enabled()
 
 
 def _lookup(tab: Any, fi: Any, fj: Any, xp: Any, like: Any) -> Any:
