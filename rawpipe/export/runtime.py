@@ -61,7 +61,8 @@ class ArtifactError(RawpipeError):
 
 class _GraphEngine(PackedEngine):
     """Host steps (:class:`~rawpipe.models.engine.PackedEngine`) around an exported graph:
-    subclasses implement ``_run_graph(x_vst (1,4,h,w), shot (4,)) -> (1,12,h,w)`` float32 or
+    subclasses implement ``_run_graph(x_vst (1,4,h,w), shot (4,), peak) -> (1,12,h,w)`` float32
+    (``peak``: the frame's largest VST value, which with ``shot`` picks a noise bucket) or
     override ``_graph_for`` (quantised output codes)."""
 
     def __init__(self, *, halo: int, total_stride: int, fixed_tile: int | None, name: str) -> None:
@@ -69,12 +70,14 @@ class _GraphEngine(PackedEngine):
         self._set_geometry(halo=halo, total_stride=total_stride)
         self.fixed_tile = None if fixed_tile is None else int(fixed_tile)
 
-    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:  # pragma: no cover - interface
+    def _run_graph(
+        self, x: Tensor, shot: Tensor, peak: float | None
+    ) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def _graph_for(self, shot: Tensor) -> tuple[Any, Any]:
+    def _graph_for(self, shot: Tensor, peak: float | None = None) -> tuple[Any, Any]:
         def graph(x: Tensor) -> Tensor:
-            return self._run_graph(x, shot)
+            return self._run_graph(x, shot, peak)
 
         return graph, None
 
@@ -102,7 +105,7 @@ class OnnxEngine(_GraphEngine):
                 raise ValueError(f"a fixed-shape ONNX graph must be square, got {shape}")
             self.fixed_tile = 2 * int(shape[2])
 
-    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
+    def _run_graph(self, x: Tensor, shot: Tensor, peak: float | None) -> Tensor:
         from rawpipe.export.onnx import run_ort
 
         return torch.from_numpy(run_ort(self.session, x))
@@ -143,12 +146,14 @@ class TfliteEngine(_GraphEngine):
         self.interpreter = tflite_interpreter(self.path, threads=threads, delegates=delegates)
         self._runners: dict[str, Any] = {}
 
-    def signature_for(self, shot: Tensor) -> str:
+    def signature_for(self, shot: Tensor, peak: float | None = None) -> str:
+        """The signature of the frame's bucket (:func:`~rawpipe.export.targets.select_bucket`:
+        per-RGGB ``shot`` gains, ``peak`` the frame's largest VST value)."""
         from rawpipe.export.targets import select_bucket
 
         if len(self.signatures) == 1:
             return self.signatures[0]
-        return self.buckets[select_bucket(self.buckets, shot.tolist())].name
+        return self.buckets[select_bucket(self.buckets, shot.tolist(), peak)].name
 
     def _quantize_input(self, x: Tensor, signature: str) -> Tensor:
         """Float32 VST values → the signature's input (integer codes: scale, zero point, round
@@ -188,13 +193,13 @@ class TfliteEngine(_GraphEngine):
             y = (y.astype(np.float32) - np.float32(yo.zero_point)) * np.float32(yo.scale)
         return np.ascontiguousarray(y, np.float32)
 
-    def _encode(self, vst: Tensor, shot: Tensor) -> Tensor:
+    def _encode(self, vst: Tensor, shot: Tensor, peak: float) -> Tensor:
         # Quantise the whole image once; channels-last memory makes each NHWC tile a row copy.
-        q = self._quantize_input(vst, self.signature_for(shot))
+        q = self._quantize_input(vst, self.signature_for(shot, peak))
         return q.contiguous(memory_format=torch.channels_last) if self.nhwc else q
 
-    def _graph_for(self, shot: Tensor) -> tuple[Any, Any]:
-        signature = self.signature_for(shot)
+    def _graph_for(self, shot: Tensor, peak: float | None = None) -> tuple[Any, Any]:
+        signature = self.signature_for(shot, peak)
         yo = self.io[signature]["output"]
 
         def graph(x: Tensor) -> Tensor:  # tiles of _encode's codes; output codes stay codes
@@ -237,12 +242,13 @@ class MilEngine(_GraphEngine):
             halo=halo, total_stride=total_stride, fixed_tile=2 * int(shape[2]), name=name
         )
 
-    def function_for(self, shot: Tensor) -> str:
+    def function_for(self, shot: Tensor, peak: float | None = None) -> str:
+        """The function of the frame's bucket (as :meth:`TfliteEngine.signature_for`)."""
         from rawpipe.export.targets import select_bucket
 
         if len(self.functions) == 1:
             return next(iter(self.functions))
-        return self.buckets[select_bucket(self.buckets, shot.tolist())].name
+        return self.buckets[select_bucket(self.buckets, shot.tolist(), peak)].name
 
     def run_packed(self, x: np.ndarray, function: str) -> np.ndarray:
         from rawpipe.export.mil import run_mil
@@ -252,8 +258,8 @@ class MilEngine(_GraphEngine):
         (out,) = run_mil(fn, {name: x.astype(np.float32)}).values()
         return np.asarray(out, np.float32)
 
-    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
-        return torch.from_numpy(self.run_packed(x.numpy(), self.function_for(shot)))
+    def _run_graph(self, x: Tensor, shot: Tensor, peak: float | None) -> Tensor:
+        return torch.from_numpy(self.run_packed(x.numpy(), self.function_for(shot, peak)))
 
 
 # ----------------------------------------------------------------------------------------------
