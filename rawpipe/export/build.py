@@ -413,6 +413,7 @@ def export_target(
             calibration=calib,
             minimum_deployment_target=target.minimum_deployment_target or "iOS18",
             activation_scheme=target.activation_scheme,
+            activation_observer=target.activation_observer,
         )
         io = coreml_io(artifact)
         report = lint_coreml(artifact, target)
@@ -461,6 +462,9 @@ def export_target(
                 "weights": target.raw.get("quantization", {}).get("weights"),
                 "activations": target.raw.get("quantization", {}).get("activations"),
                 "activation_scheme": target.activation_scheme
+                if target.format == "coreml"
+                else None,
+                "activation_observer": target.activation_observer
                 if target.format == "coreml"
                 else None,
             },

@@ -128,6 +128,7 @@ class ExportTarget:
     quantize: bool = True
     recipe: str = ""
     activation_scheme: str = "affine"
+    activation_observer: str = "min_max"
     calibration: str = "calibration/ptq/recipe.toml"
     buckets: tuple[NoiseBucket, ...] = field(default_factory=lambda: make_buckets([]))
     allowed_ops: frozenset[str] = frozenset()
@@ -192,6 +193,7 @@ def load_target(name_or_path: str | os.PathLike[str]) -> ExportTarget:
         quantize=bool(quant.get("int8", quant.get("w8a8", True))),
         recipe=quant.get("recipe", ""),
         activation_scheme=quant.get("activation_scheme", "affine"),
+        activation_observer=quant.get("activation_observer", "min_max"),
         calibration=quant.get("calibration", "calibration/ptq/recipe.toml"),
         buckets=make_buckets(quant.get("bucket_edges", [])),
         allowed_ops=frozenset(ops.get("allowed", [])),

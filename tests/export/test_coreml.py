@@ -81,3 +81,46 @@ def test_predict(ios_build):
     x = torch.rand(1, 4, 32, 32).numpy() * 50  # pragma: no cover - macOS only
     y = coreml_predict(ios_build.artifact, x, function="b2")  # pragma: no cover
     assert y.shape == (1, 12, 32, 32)  # pragma: no cover
+
+
+def test_histogram_observers_replace_min_max_on_activations_only():
+    """The iOS recipe's activation ranges come from torch's histogram observer (coremltools offers
+    min-max only); weight fake-quants keep their per-channel observers."""
+    pytest.importorskip("coremltools")
+    from coremltools.optimize.torch.quantization import (
+        LinearQuantizer,
+        LinearQuantizerConfig,
+        ModuleLinearQuantizerConfig,
+    )
+    from torch.ao.quantization import FakeQuantizeBase, HistogramObserver
+
+    from rawpipe.export.coreml import (
+        _fx_traceable,
+        _histogram_activation_observers,
+        _quantize_linear,
+    )
+    from rawpipe.export.targets import load_target
+    from rawpipe.models import create_model
+
+    assert load_target("ios").activation_observer == "histogram"
+    net = create_model("student", pretrained=False).eval()
+    cfg = LinearQuantizerConfig(
+        global_config=ModuleLinearQuantizerConfig(
+            quantization_scheme="affine", weight_per_channel=True, activation_observer="min_max"
+        )
+    )
+    with _fx_traceable(net):
+        prepared = LinearQuantizer(net, cfg).prepare(example_inputs=(torch.rand(1, 4, 32, 32),))
+    n = _histogram_activation_observers(prepared)
+    fqs = [m for m in prepared.modules() if isinstance(m, FakeQuantizeBase)]
+    hist = [m for m in fqs if isinstance(m.activation_post_process, HistogramObserver)]
+    assert n == len(hist) > 0
+    assert any(m.is_per_channel for m in fqs if m not in hist)
+
+    gen = torch.Generator().manual_seed(0)
+    batches = [torch.rand(1, 4, 32, 32, generator=gen) * 40 for _ in range(2)]
+    q = _quantize_linear(net, batches, "affine", "histogram")
+    with torch.no_grad():
+        assert torch.isfinite(q(batches[0])).all()
+    with pytest.raises(ValueError, match="observer"):
+        _quantize_linear(net, batches, "affine", "percentile")
