@@ -16,6 +16,14 @@ class _Noise:
         self.shot, self.read = shot, read
 
 
+def _geometry(build) -> dict:
+    """``halo``/``total_stride`` of the built model (from its manifest)."""
+    import json
+
+    model = json.loads(build.manifest_path.read_text())["model"]
+    return {"halo": model["halo_packed"], "total_stride": model["total_stride"]}
+
+
 def _mosaic(h, w, seed=0):
     g = torch.Generator().manual_seed(seed)
     base = torch.rand(1, 1, h // 8, w // 8, generator=g)
@@ -68,7 +76,7 @@ def test_fixed_tile_engine_tiles_exactly(tmp_path):
 def test_tflite_engine_selects_the_bucket(android_build, small_buckets):
     from rawpipe.export.runtime import OnnxEngine, TfliteEngine
 
-    tfl = TfliteEngine(android_build.artifact, halo=75, total_stride=8, buckets=small_buckets)
+    tfl = TfliteEngine(android_build.artifact, **_geometry(android_build), buckets=small_buckets)
     assert tfl.fixed_tile == 64 and tfl.nhwc and tfl.signatures == ["b0", "b1", "b2"]
     assert tfl.signature_for(torch.tensor([0.0] * 4)) == "b0"
     assert tfl.signature_for(torch.tensor([1e-4] * 4)) == "b1"
@@ -77,7 +85,9 @@ def test_tflite_engine_selects_the_bucket(android_build, small_buckets):
     # white (VST peak 2·sqrt(0.1/a)) fills b2's range and runs there
     assert tfl.signature_for(torch.tensor([1e-4] * 4), 2.0 * (1.0 / 1e-4 + 0.375) ** 0.5) == "b1"
     assert tfl.signature_for(torch.tensor([1e-4] * 4), 2.0 * (0.1 / 1e-4) ** 0.5) == "b2"
-    ort = OnnxEngine(android_build.out_dir / "rawpipe_student_fp32.onnx", halo=75, total_stride=8)
+    ort = OnnxEngine(
+        android_build.out_dir / "rawpipe_student_fp32.onnx", **_geometry(android_build)
+    )
     m = _mosaic(64, 64, seed=2)
     for shot in (2.6e-4, 4e-3):
         noise = _Noise(torch.full((4,), shot), torch.full((4,), 1e-6))
@@ -96,7 +106,7 @@ def test_host_reference_runs_the_artifact_like_the_engine(android_build, small_b
 
     steps = HostSteps.load(str(android_build.manifest_path))
     run = steps.tflite_runner()
-    tfl = TfliteEngine(android_build.artifact, halo=75, total_stride=8, buckets=small_buckets)
+    tfl = TfliteEngine(android_build.artifact, **_geometry(android_build), buckets=small_buckets)
     m = _mosaic(64, 64, seed=3)
     shot, read = [1e-3, 1.2e-3, 1.2e-3, 8e-4], [3e-6] * 4
     noise = _Noise(torch.tensor(shot), torch.tensor(read))

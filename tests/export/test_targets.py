@@ -23,7 +23,7 @@ def test_targets_load(name):
     assert t.name == name
     assert t.model == "student"
     # The phone graph's tile: large enough that the receptive-field overlap is not most of the work.
-    expected = {"android": (512, 512), "ios": (256, 256)}[name]
+    expected = {"android": (576, 576), "ios": (256, 256)}[name]
     assert t.tile == expected and t.raw_tile == (2 * expected[0], 2 * expected[1])
     assert t.quantize
     assert t.calibration_path().is_file()
