@@ -187,10 +187,26 @@ def run_case(name: str, path: str, threads: int, repeats: int) -> dict:
         "wall_s": wall,
         "times_s": times,
         "mp_per_s": mp / wall,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
         "output_shape": shape,
         "threads": threads,
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (MB): Linux's ``VmHWM``, which starts afresh at
+    ``exec``. ``ru_maxrss`` does not: Linux carries it over ``fork`` + ``exec``, so a child of a
+    parent that once held a 24 MP frame would report the parent's peak. Elsewhere ``ru_maxrss``
+    (kB on Linux, bytes on macOS)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
 
 
 def _child(name: str, path: Path, threads: int, repeats: int, timeout: float) -> dict:

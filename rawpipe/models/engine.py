@@ -73,7 +73,7 @@ class PackedEngine:
     default_tile = 2048
     """Tile budget (raw pixels) for a dynamic-shape graph when ``process_raw`` does not say: tiles
     of at most ``default_tile``² raw pixels, shaped to the image so the receptive-field margin
-    (160 raw pixels per side for the student, recomputed by both tiles of an inner edge) costs
+    (48 raw pixels per side for the student, recomputed by both tiles of an inner edge) costs
     the least (:func:`rawpipe.tiling.balanced_spec`)."""
     fixed_tile: int | None = None
     inverse: str = INVERSE_METHOD

@@ -31,7 +31,7 @@ def test_process_raw_defaults_to_the_trained_student():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 4 acceptance not met yet: the shipped student (15,000 CPU steps) keeps 9 of 54 "
+    reason="issue 4 acceptance not met yet: the shipped student (15,000 CPU steps) keeps 13 of 54 "
     "flat dark patches within max(2 %, 0.05 e⁻); its VST-domain estimate is high in the dark",
 )
 def test_student_keeps_the_level_of_flat_dark_patches():
