@@ -44,7 +44,6 @@ _EXPORTS = {
     "NoiseBucket": "rawpipe.export.targets",
     "load_target": "rawpipe.export.targets",
     "make_buckets": "rawpipe.export.targets",
-    "effective_shot": "rawpipe.export.targets",
     "select_bucket": "rawpipe.export.targets",
     "export_target": "rawpipe.export.build",
     "ExportResult": "rawpipe.export.build",

@@ -188,10 +188,8 @@ def host_steps(
         },
         {
             "step": "select_bucket",
-            "what": "one graph (signature/function) per frame: the bucket lo <= a < hi "
-            "containing max(min(a_R, a_Gr, a_Gb, a_B) after flooring, 4/peak^2), where peak is "
-            "the frame's largest VST value (the VST of each channel's largest raw value): a dark "
-            "frame goes to the bucket whose range its values fill",
+            "what": "graph (signature/function) of the bucket lo <= a < hi "
+            "containing min(a_R, a_Gr, a_Gb, a_B) after flooring",
         },
     ]
     if quantised_io:

@@ -248,8 +248,7 @@ def bench_built(
         mosaic = t.mosaic_at(target.raw_tile[0])  # a photo smaller than the tile is mirrored
         with torch.no_grad():
             xs.append(np.ascontiguousarray(jdd_preprocess(mosaic, shot, read).numpy()))
-    peak = float(xs[0].max())  # the first tile, taken as a frame, picks the bucket
-    bucket = target.buckets[select_bucket(target.buckets, tiles[0].shot.tolist(), peak)].name
+    bucket = target.buckets[select_bucket(target.buckets, tiles[0].shot.tolist())].name
     fp32 = d / f"rawpipe_{model}_fp32.tflite"
     res = benchmark_backends(
         int8_tflite=d / manifest["artifact"]["file"],

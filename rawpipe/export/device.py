@@ -100,10 +100,10 @@ def make_package(
         m = t.mosaic_at(raw_tile)  # a photo smaller than the tile is mirrored out to it
         mosaic = m[0, 0].numpy()
         shot, read = t.shot.tolist(), t.read.tolist()
-        bucket = steps.bucket(shot, steps.peak(mosaic, shot, read))  # the tile as a frame
+        bucket = steps.bucket(shot)
         stem = f"tile_{i:03d}"
         if fmt == "tflite":
-            x = steps.preprocess(mosaic, shot, read, bucket)
+            x = steps.preprocess(mosaic, shot, read)
             x.tofile(out / f"{stem}.in.bin")
         else:
             a, b = floor_params(shot, read, steps.shot_floor)
@@ -189,8 +189,7 @@ def compare_outputs(
             a, b = colour_params(*floor_params(e["shot"], e["read"], steps.shot_floor))
             rgb = inverse_vst(depth_to_space(np.asarray(y, np.float32)[0]), a, b, steps.table)
         else:
-            bucket = [bk["name"] for bk in steps.buckets].index(e["bucket"])
-            rgb = steps.postprocess(y, e["shot"], e["read"], bucket)
+            rgb = steps.postprocess(y, e["shot"], e["read"])
         ref = np.load(pkg_dir / f"{e['stem']}.ref.npy")
         mse = float(np.mean((_render(ref, e["wb"]) - _render(rgb, e["wb"])) ** 2))
         per.setdefault(e["level"], []).append(mse)

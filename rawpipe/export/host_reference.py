@@ -10,12 +10,9 @@ Per image (``mosaic``: float32 ``(H, W)``, normalised ``(DN − black) / (white 
 phase, unclipped; ``shot``/``read``: the four per-channel noise parameters R, Gr, Gb, B in the same
 normalised units, ``Var = shot·x + read``)::
 
-    select_bucket        the graph for this frame: the bucket of max(min(shot), 4/peak²), where
-                         peak = the largest VST value of the frame (the VST of each channel's
-                         largest raw value; a dark frame uses a bucket whose range it fills)
     pad          reflect (mirror) at bottom/right to a multiple of ``align`` and ≥ the tile
     tile         fixed-size tiles, origins multiples of ``align``, overlap ``margin`` (manifest)
-    per tile (all tiles of a frame use the frame's bucket):
+    per tile:
       pack_rggb            (h, w) → (4, h/2, w/2): R, Gr, Gb, B
       generalized_anscombe per channel, a floored at ``shot_floor``, b at 0
       quantize             to the graph's input dtype (int8 graphs; scale/zero point per bucket)
@@ -57,7 +54,6 @@ __all__ = [
     "quantize",
     "select_bucket",
     "tile_layout",
-    "vst_peak",
 ]
 
 
@@ -160,25 +156,12 @@ def inverse_vst(d: np.ndarray, a: np.ndarray, b: np.ndarray, table: dict[str, An
     return (a * y).astype(np.float32)
 
 
-def vst_peak(mosaic: np.ndarray, shot: Sequence[float], read: Sequence[float], shot_floor: float):
-    """The largest VST value of a frame: the VST is increasing in ``x``, so it is the VST of each
-    channel's largest raw value (the maximum over the four channels)."""
-    peaks = pack_rggb(mosaic).max(axis=(1, 2)).reshape(4, 1, 1)
-    return float(generalized_anscombe(peaks, *floor_params(shot, read, shot_floor)).max())
-
-
 def select_bucket(
-    buckets: Sequence[dict[str, Any]],
-    shot: Sequence[float],
-    shot_floor: float,
-    peak: float | None = None,
+    buckets: Sequence[dict[str, Any]], shot: Sequence[float], shot_floor: float
 ) -> int:
-    """Index of the quantised graph for a frame: the bucket ``lo ≤ a < hi`` of the smallest of
-    the four shot gains (floored), raised to ``4/peak²`` when the frame's largest VST value
-    ``peak`` (:func:`vst_peak`) stays below the white level's ``2/sqrt(a)``."""
+    """Index of the quantised graph for this noise: the bucket ``lo ≤ a < hi`` of the smallest of
+    the four shot gains (floored), which sets the largest VST value."""
     a = max(min(float(v) for v in shot), shot_floor)
-    if peak is not None and math.isfinite(peak) and peak > 0:
-        a = max(a, 4.0 / float(peak) ** 2)
     for i, bk in enumerate(buckets):
         hi = math.inf if bk["hi"] is None else float(bk["hi"])
         if float(bk["lo"]) <= a < hi:
@@ -255,34 +238,26 @@ class HostSteps:
             manifest = json.load(f)
         return cls(manifest, os.path.dirname(os.path.abspath(manifest_path)))
 
-    def bucket(self, shot: Sequence[float], peak: float | None = None) -> int:
-        """The frame's graph: :func:`select_bucket` (``peak``: :meth:`peak` of the frame)."""
-        return select_bucket(self.buckets, shot, self.shot_floor, peak)
+    def bucket(self, shot: Sequence[float]) -> int:
+        return select_bucket(self.buckets, shot, self.shot_floor)
 
-    def peak(self, mosaic: np.ndarray, shot: Sequence[float], read: Sequence[float]) -> float:
-        """The frame's largest VST value (:func:`vst_peak`)."""
-        return vst_peak(mosaic, shot, read, self.shot_floor)
-
-    def preprocess(
-        self, tile: np.ndarray, shot: Sequence[float], read: Sequence[float], bucket: int
-    ) -> Any:
-        """A raw tile ``(h, w)`` → the graph input of ``bucket`` (quantised and laid out as the
-        graph wants)."""
+    def preprocess(self, tile: np.ndarray, shot: Sequence[float], read: Sequence[float]) -> Any:
+        """A raw tile ``(h, w)`` → the graph input (quantised and laid out as the graph wants)."""
         a, b = floor_params(shot, read, self.shot_floor)
         x = generalized_anscombe(pack_rggb(tile), a, b)[None]  # (1, 4, h, w)
         if self.layout == "NHWC":
             x = x.transpose(0, 2, 3, 1)
         if self.input_dtype in ("int8", "uint8"):
-            q = self.buckets[bucket]["input"]
+            q = self.buckets[self.bucket(shot)]["input"]
             x = quantize(x, q["scale"], q["zero_point"], self.input_dtype)
         return np.ascontiguousarray(x)
 
     def postprocess(
-        self, y: np.ndarray, shot: Sequence[float], read: Sequence[float], bucket: int
+        self, y: np.ndarray, shot: Sequence[float], read: Sequence[float]
     ) -> np.ndarray:
-        """The graph output of ``bucket`` → linear camera RGB ``(3, 2h, 2w)`` of the tile."""
+        """The graph output → linear camera RGB ``(3, 2h, 2w)`` of the tile."""
         if self.output_dtype in ("int8", "uint8"):
-            q = self.buckets[bucket]["output"]
+            q = self.buckets[self.bucket(shot)]["output"]
             y = dequantize(y, q["scale"], q["zero_point"])
         y = np.asarray(y, np.float32)
         if self.layout == "NHWC":
@@ -290,15 +265,11 @@ class HostSteps:
         a, b = colour_params(*floor_params(shot, read, self.shot_floor))
         return inverse_vst(depth_to_space(y[0]), a, b, self.table)
 
-    def run_tile(
-        self, tile, shot, read, run_graph: Callable[[Any, int], Any], bucket: int | None = None
-    ) -> np.ndarray:
-        """One fixed-size tile through pre → ``run_graph(input, bucket)`` → post; ``bucket``
-        defaults to the tile's own (the tile taken as a whole frame)."""
-        if bucket is None:
-            bucket = self.bucket(shot, self.peak(tile, shot, read))
-        x = self.preprocess(tile, shot, read, bucket)
-        return self.postprocess(run_graph(x, bucket), shot, read, bucket)
+    def run_tile(self, tile, shot, read, run_graph: Callable[[Any, int], Any]) -> np.ndarray:
+        """One fixed-size tile through pre → ``run_graph(input, bucket)`` → post."""
+        return self.postprocess(
+            run_graph(self.preprocess(tile, shot, read), self.bucket(shot)), shot, read
+        )
 
     def run_image(self, mosaic, shot, read, run_graph: Callable[[Any, int], Any]) -> np.ndarray:
         """A whole RGGB mosaic ``(H, W)`` (H, W even) → linear camera RGB ``(3, H, W)``."""
@@ -309,14 +280,13 @@ class HostSteps:
         def target(n: int) -> int:
             return max(-(-n // self.align) * self.align, self.tile)
 
-        bucket = self.bucket(shot, self.peak(mosaic, shot, read))  # one graph for the frame
         x = _pad_reflect(np.asarray(mosaic, np.float32), target(h0), target(w0))
         h, w = x.shape
         out = np.empty((3, h, w), np.float32)
         for ys, ky0, ky1 in tile_layout(h, self.tile, self.margin, self.align):
             for xs, kx0, kx1 in tile_layout(w, self.tile, self.margin, self.align):
                 t = x[ys : ys + self.tile, xs : xs + self.tile]
-                y = self.run_tile(t, shot, read, run_graph, bucket)
+                y = self.run_tile(t, shot, read, run_graph)
                 out[:, ky0:ky1, kx0:kx1] = y[:, ky0 - ys : ky1 - ys, kx0 - xs : kx1 - xs]
         return out[:, :h0, :w0]
 

@@ -61,8 +61,7 @@ class ArtifactError(RawpipeError):
 
 class _GraphEngine(PackedEngine):
     """Host steps (:class:`~rawpipe.models.engine.PackedEngine`) around an exported graph:
-    subclasses implement ``_run_graph(x_vst (1,4,h,w), shot (4,), peak) -> (1,12,h,w)`` float32
-    (``peak``: the frame's largest VST value, which with ``shot`` picks a noise bucket) or
+    subclasses implement ``_run_graph(x_vst (1,4,h,w), shot (4,)) -> (1,12,h,w)`` float32 or
     override ``_graph_for`` (quantised output codes)."""
 
     def __init__(self, *, halo: int, total_stride: int, fixed_tile: int | None, name: str) -> None:
@@ -70,14 +69,12 @@ class _GraphEngine(PackedEngine):
         self._set_geometry(halo=halo, total_stride=total_stride)
         self.fixed_tile = None if fixed_tile is None else int(fixed_tile)
 
-    def _run_graph(
-        self, x: Tensor, shot: Tensor, peak: float | None
-    ) -> Tensor:  # pragma: no cover - interface
+    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def _graph_for(self, shot: Tensor, peak: float | None = None) -> tuple[Any, Any]:
+    def _graph_for(self, shot: Tensor) -> tuple[Any, Any]:
         def graph(x: Tensor) -> Tensor:
-            return self._run_graph(x, shot, peak)
+            return self._run_graph(x, shot)
 
         return graph, None
 
@@ -105,7 +102,7 @@ class OnnxEngine(_GraphEngine):
                 raise ValueError(f"a fixed-shape ONNX graph must be square, got {shape}")
             self.fixed_tile = 2 * int(shape[2])
 
-    def _run_graph(self, x: Tensor, shot: Tensor, peak: float | None) -> Tensor:
+    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
         from rawpipe.export.onnx import run_ort
 
         return torch.from_numpy(run_ort(self.session, x))
@@ -146,14 +143,12 @@ class TfliteEngine(_GraphEngine):
         self.interpreter = tflite_interpreter(self.path, threads=threads, delegates=delegates)
         self._runners: dict[str, Any] = {}
 
-    def signature_for(self, shot: Tensor, peak: float | None = None) -> str:
-        """The signature of the frame's bucket (:func:`~rawpipe.export.targets.select_bucket`:
-        per-RGGB ``shot`` gains, ``peak`` the frame's largest VST value)."""
+    def signature_for(self, shot: Tensor) -> str:
         from rawpipe.export.targets import select_bucket
 
         if len(self.signatures) == 1:
             return self.signatures[0]
-        return self.buckets[select_bucket(self.buckets, shot.tolist(), peak)].name
+        return self.buckets[select_bucket(self.buckets, shot.tolist())].name
 
     def _quantize_input(self, x: Tensor, signature: str) -> Tensor:
         """Float32 VST values → the signature's input (integer codes: scale, zero point, round
@@ -193,13 +188,13 @@ class TfliteEngine(_GraphEngine):
             y = (y.astype(np.float32) - np.float32(yo.zero_point)) * np.float32(yo.scale)
         return np.ascontiguousarray(y, np.float32)
 
-    def _encode(self, vst: Tensor, shot: Tensor, peak: float) -> Tensor:
+    def _encode(self, vst: Tensor, shot: Tensor) -> Tensor:
         # Quantise the whole image once; channels-last memory makes each NHWC tile a row copy.
-        q = self._quantize_input(vst, self.signature_for(shot, peak))
+        q = self._quantize_input(vst, self.signature_for(shot))
         return q.contiguous(memory_format=torch.channels_last) if self.nhwc else q
 
-    def _graph_for(self, shot: Tensor, peak: float | None = None) -> tuple[Any, Any]:
-        signature = self.signature_for(shot, peak)
+    def _graph_for(self, shot: Tensor) -> tuple[Any, Any]:
+        signature = self.signature_for(shot)
         yo = self.io[signature]["output"]
 
         def graph(x: Tensor) -> Tensor:  # tiles of _encode's codes; output codes stay codes
@@ -242,13 +237,12 @@ class MilEngine(_GraphEngine):
             halo=halo, total_stride=total_stride, fixed_tile=2 * int(shape[2]), name=name
         )
 
-    def function_for(self, shot: Tensor, peak: float | None = None) -> str:
-        """The function of the frame's bucket (as :meth:`TfliteEngine.signature_for`)."""
+    def function_for(self, shot: Tensor) -> str:
         from rawpipe.export.targets import select_bucket
 
         if len(self.functions) == 1:
             return next(iter(self.functions))
-        return self.buckets[select_bucket(self.buckets, shot.tolist(), peak)].name
+        return self.buckets[select_bucket(self.buckets, shot.tolist())].name
 
     def run_packed(self, x: np.ndarray, function: str) -> np.ndarray:
         from rawpipe.export.mil import run_mil
@@ -258,8 +252,8 @@ class MilEngine(_GraphEngine):
         (out,) = run_mil(fn, {name: x.astype(np.float32)}).values()
         return np.asarray(out, np.float32)
 
-    def _run_graph(self, x: Tensor, shot: Tensor, peak: float | None) -> Tensor:
-        return torch.from_numpy(self.run_packed(x.numpy(), self.function_for(shot, peak)))
+    def _run_graph(self, x: Tensor, shot: Tensor) -> Tensor:
+        return torch.from_numpy(self.run_packed(x.numpy(), self.function_for(shot)))
 
 
 # ----------------------------------------------------------------------------------------------

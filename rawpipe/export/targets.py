@@ -10,9 +10,7 @@ Noise buckets: the network runs in the generalized-Anscombe domain, whose range 
 ISO 6400. One set of int8 activation scales cannot cover that (one calibration over all levels gave
 28 dB int8-vs-fp32 PSNR at ISO 6400 against 52 dB when calibrated per level), so each artifact holds
 one quantised graph per bucket of ``a`` (a TFLite signature, a Core ML function) with the same
-weights and its own activation scales; the host picks the bucket from the noise parameters and
-the frame's own VST range (:func:`select_bucket`): a dark frame uses only the bottom of its noise
-bucket's range, so it goes to the bucket whose range its largest VST value fills.
+weights and its own activation scales; the host picks the bucket from the noise parameters.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ __all__ = [
     "TARGET_NAMES",
     "ExportTarget",
     "NoiseBucket",
-    "effective_shot",
     "load_target",
     "make_buckets",
     "repo_root",
@@ -83,30 +80,14 @@ def make_buckets(edges: Sequence[float]) -> tuple[NoiseBucket, ...]:
     )
 
 
-def effective_shot(shot: Any, peak: float | None = None) -> float:
-    """The shot gain that picks a frame's bucket: the smallest of ``shot`` (a float or the 4 RGGB
-    gains), floored at :data:`SHOT_FLOOR`, raised to ``4/peak²`` when the frame's largest VST
-    value ``peak`` is below ``2/sqrt(a)`` (the VST of the white level at gain ``a``).
-
-    A bucket ``[lo, hi)`` is calibrated on frames whose VST values reach ``2/sqrt(a)`` for
-    ``a ≥ lo``; a frame with ``4/peak² ≥ lo`` therefore lies inside that range. A dark frame
-    (exposure × 1/8 at ISO 1600: peak ≈ 22 instead of ≈ 63) uses the finer activation scales of
-    the bucket its values fill; a frame that reaches the white level keeps its noise bucket.
-    Noise is 1 per pixel in the VST domain at every gain, so only the range differs."""
+def select_bucket(buckets: Sequence[NoiseBucket], shot: Any) -> int:
+    """Index of the bucket for noise with shot gain(s) ``shot`` (a float or the 4 RGGB values):
+    the smallest gain, floored at :data:`SHOT_FLOOR`, decides (it sets the largest VST value)."""
     try:
         values = [float(v) for v in shot]
     except TypeError:
         values = [float(shot)]
     a = max(min(values), SHOT_FLOOR)
-    if peak is not None and math.isfinite(peak) and peak > 0:
-        a = max(a, 4.0 / float(peak) ** 2)
-    return a
-
-
-def select_bucket(buckets: Sequence[NoiseBucket], shot: Any, peak: float | None = None) -> int:
-    """Index of the bucket ``lo ≤ a < hi`` of :func:`effective_shot` (``shot``: a float or the 4
-    RGGB gains; ``peak``: the frame's largest VST value, or ``None`` to decide by noise alone)."""
-    a = effective_shot(shot, peak)
     for i, b in enumerate(buckets):
         if b.contains(a):
             return i

@@ -86,11 +86,8 @@ class PackedEngine:
         self.receptive_field = 2 * (2 * self.halo + 1) + 1
         self.margin = _round_up(2 * self.halo, self.alignment)
 
-    def _graph_for(
-        self, shot: Tensor, peak: float
-    ) -> tuple[Any, tuple[float, int, torch.dtype] | None]:
-        """``(graph, quant)`` for an image with per-RGGB shot gains ``shot`` (4,) whose largest
-        VST value is ``peak`` (a quantised engine picks its noise bucket from both).
+    def _graph_for(self, shot: Tensor) -> tuple[Any, tuple[float, int, torch.dtype] | None]:
+        """``(graph, quant)`` for an image with per-RGGB shot gains ``shot`` (4,).
 
         ``graph`` maps a packed VST tile ``(1,4,h,w)`` float32 to the network output
         ``(1,12,h,w)`` (float32 VST values, or the integer codes of a quantised output); ``quant``
@@ -98,7 +95,7 @@ class PackedEngine:
         of what :meth:`_encode` made of the image."""
         raise NotImplementedError  # pragma: no cover - interface
 
-    def _encode(self, vst: Tensor, shot: Tensor, peak: float) -> Tensor:
+    def _encode(self, vst: Tensor, shot: Tensor) -> Tensor:
         """The graph's input for the whole padded packed VST image ``(1,4,h,w)`` float32; tiles
         of it are what ``graph`` receives. Default: the VST values themselves. A quantised graph
         quantises once here (and may return channels-last memory, whose tiles are then cheap to
@@ -178,12 +175,11 @@ class PackedEngine:
             raise ValueError(f"the RGGB mosaic needs even H and W, got {hh}×{ww}")
         with torch.inference_mode():
             vst = jdd_preprocess(mosaic.float()[None, None], shot, read)
-            peak = float(vst.amax())  # the frame's largest VST value (bucket choice)
-            graph, quant = self._graph_for(shot[0], peak)
+            graph, quant = self._graph_for(shot[0])
             h, w = vst.shape[-2:]
             spec = self._packed_spec(h, w, tile)
             fixed = self.fixed_tile is not None
-            x = self._encode(pad_for_tiling(vst, spec, fixed_size=fixed), shot[0], peak)
+            x = self._encode(pad_for_tiling(vst, spec, fixed_size=fixed), shot[0])
             del vst
             out = run_tiled(
                 graph,
@@ -309,7 +305,7 @@ class NetworkEngine(PackedEngine):
         p = next(iter(self.jdd.parameters()), None)
         return p.device if p is not None else torch.device("cpu")
 
-    def _graph_for(self, shot: Tensor, peak: float) -> tuple[Any, None]:
+    def _graph_for(self, shot: Tensor) -> tuple[Any, None]:
         net, device = self.jdd, self.device
 
         def graph(x: Tensor) -> Tensor:

@@ -6,11 +6,9 @@ import itertools
 import math
 
 import pytest
-import torch
 
 from rawpipe.export.targets import (
     SHOT_FLOOR,
-    effective_shot,
     load_target,
     make_buckets,
     select_bucket,
@@ -79,29 +77,6 @@ def test_select_bucket_uses_the_smallest_floored_gain():
     assert select_bucket(bs, 1.0) == 4
     # the channel with the smallest gain sets the largest VST value, hence the bucket
     assert select_bucket(bs, [1e-3, 1e-3, 1e-3, 2e-4]) == 2
-
-
-def test_a_dark_frame_goes_to_the_bucket_its_vst_range_fills():
-    """A frame's largest VST value ``peak`` raises the gain to 4/peak²; a frame that reaches the
-    white level keeps its noise bucket."""
-    from rawpipe.models.jdd import jdd_preprocess
-
-    bs = load_target("android").buckets
-    for a in (0.0, 2.6e-4, 1e-3, 4e-3):
-        floor = max(a, SHOT_FLOOR)
-        white = float(2.0 * math.sqrt(1.0 / floor + 0.375))  # VST of x = 1 with b = 0
-        assert select_bucket(bs, a, white) == select_bucket(bs, a)
-        assert effective_shot(a, white) == pytest.approx(floor)
-    # ISO 1600, exposure × 1/8: VST peak ≈ 2·sqrt(0.125/1e-3) ≈ 22 → the ISO 6400 bucket
-    mosaic = torch.full((1, 1, 8, 8), 0.125)
-    shot, read = torch.full((1, 4), 1e-3), torch.full((1, 4), 3.2e-6)
-    peak = float(jdd_preprocess(mosaic, shot, read).amax())
-    assert 20.0 < peak < 25.0
-    assert select_bucket(bs, 1e-3) == 3 and select_bucket(bs, 1e-3, peak) == 4
-    assert effective_shot(1e-3, peak) == pytest.approx(4.0 / peak**2)
-    # a noise-free frame at 1/8 leaves the noise-free bucket; non-finite peaks are ignored
-    assert select_bucket(bs, 0.0, 2.0 * math.sqrt(0.125 / SHOT_FLOOR)) == 1
-    assert select_bucket(bs, 1e-3, math.nan) == select_bucket(bs, 1e-3, 0.0) == 3
 
 
 def test_shot_floor_matches_the_vst():
