@@ -65,8 +65,8 @@ def test_kwargs_override_default_config():
     assert m.total_stride == 4
     assert m.model_config["widths"] == (8, 16, 32)
     assert m.model_config["merge"] == get_model_spec("student").default_config["merge"]
-    with pytest.raises(ValueError, match="given again"):
-        create_model("student", pretrained=False, widths=(8, 16, 32))
+    with pytest.raises(ValueError, match="given again"):  # 4 levels: per-level settings needed
+        create_model("student", pretrained=False, widths=(8, 16, 32, 64))
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_pretrained_loads_shipped_weights(fake_shipped):
 def test_shipped_weights_must_match_config(fake_shipped):
     save_weights(create_model("student", pretrained=False), fake_shipped / "student.safetensors")
     with pytest.raises(WeightsError, match="shape"):
-        create_model("student", widths=(16, 32, 64, 96))
+        create_model("student", widths=(16, 32, 48))
 
 
 def test_weights_path_overrides_pretrained(tmp_path, fake_shipped):
