@@ -122,7 +122,9 @@ def _quantize_linear(
     ``observer``: ``"min_max"`` (coremltools' own) or ``"histogram"``
     (:func:`_histogram_activation_observers`). Measured on the student of 2026-12-04 (8,500 steps),
     256² tiles, MIL program vs ORT (clean / ISO 400 / 1600 / 6400 / dark): min-max 46.65 / 46.52 /
-    46.08 / 43.36 / 47.43 dB, histogram 47.83 / 47.88 / 47.27 / 45.18 / 49.62 dB."""
+    46.08 / 43.36 / 47.43 dB, histogram 47.83 / 47.88 / 47.27 / 45.18 / 49.62 dB (both with a
+    per-frame bucket rule since withdrawn; the shipped 15,000-step student with the noise bucket
+    alone: histogram 47.74 / 47.89 / 47.32 / 45.05 / 44.37 dB)."""
     if observer not in ("min_max", "histogram"):
         raise ValueError(f"activation observer must be 'min_max' or 'histogram', got {observer!r}")
     from coremltools.optimize.torch.quantization import (
