@@ -44,7 +44,7 @@ def test_weights_are_int8_and_activations_requantised(ios_build):
     ops = list_coreml_ops(ios_build.artifact)
     producers = {t.name: o for o in ops for t in o.outputs}
     convs = [o for o in ops if o.op == "conv" and o.graph == "b0"]
-    assert len(convs) == 36
+    assert len(convs) == 12
     for c in convs:
         w = next(t for t in c.inputs if t.name.startswith("weight="))
         assert producers[w.name.split("=", 1)[1]].op == "constexpr_blockwise_shift_scale"

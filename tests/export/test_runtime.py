@@ -43,7 +43,7 @@ def test_onnx_engine_matches_torch_on_any_size(android_build):
         halo=net.halo,
         total_stride=net.total_stride,
     )
-    assert ort.fixed_tile is None and ort.needs_noise and ort.alignment == 16
+    assert ort.fixed_tile is None and ort.needs_noise and ort.alignment == 8
     m = _mosaic(70, 52)  # not a multiple of the alignment: padded and cropped back
     noise = _Noise(torch.tensor([1e-3, 1.1e-3, 1.1e-3, 9e-4]), torch.tensor([3e-6] * 4))
     ref = NetworkEngine(net)(m, wb_gains=torch.ones(3), noise=noise)
