@@ -113,12 +113,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
             levels=args.levels,
             calibration_tiles=args.calibration_tiles,
         )
-    except OpLintError as e:
+    except (OpLintError, ParityError) as e:
         print(f"rawpipe export: {e}", file=sys.stderr)
-        return 1
-    except ParityError as e:
-        print(f"rawpipe export: {e}", file=sys.stderr)
-        return 3
+        return 3 if isinstance(e, ParityError) else 1
     print(res.artifact)
     print(res.manifest_path)
     _print_parity(res.manifest.get("parity", {}))

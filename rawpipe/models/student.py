@@ -16,10 +16,11 @@ The lint of the converted artifact itself belongs to ``rawpipe.export``.
 Default architecture (``STUDENT_CONFIG``), 3 levels, widths 16/32/64, plain 3×3 convs only:
 stem and one decoder conv at full packed resolution (demosaicing needs full-resolution spatial
 mixing), one encoder and one decoder conv at 1/2, two at 1/4, additive skips. Dense convs rather
-than depthwise-separable blocks because that is what int8 runs fast: measured with the LiteRT
-interpreter (XNNPACK, 2 threads, 576² packed tile), this 3.9 GMAC/MP network takes 38 ms int8 and
-59 ms fp32, while the earlier separable 4-level student (3.8 GMAC/MP) took 46 ms int8 and 55 ms
-fp32 (depthwise convs gain almost nothing from int8). Three levels also keep the receptive field
+than depthwise-separable blocks because that is what int8 runs fast: with the LiteRT interpreter
+(XNNPACK, 2 threads, 576² packed tiles, ``make export-bench``) the trained 3.9 GMAC/MP network
+takes 25 ms int8 and 78 ms fp32 per tile, while the earlier separable 4-level student (3.8
+GMAC/MP) was measured at 46 ms int8 and 55 ms fp32 (depthwise convs gain almost nothing from
+int8). Three levels also keep the receptive field
 small (halo 21 packed pixels instead of 75), so overlapping tiles recompute less. Numbers are
 printed by ``tests/models/test_student.py``: ≈3.88 GMAC per output megapixel (budget 4), ≈0.11 M
 parameters.
